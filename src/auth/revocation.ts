@@ -1,0 +1,132 @@
+import type { HolderKey, TokenHolder } from '../db/sessions'
+import type { AccessClaims } from './tokens'
+
+/**
+ * The revocation rule for access tokens, and a per-process cache of what it needs to know.
+ * Access tokens stay stateless JWTs; an account's `tokens_valid_after` cuts off every token issued
+ * at or before it. No HTTP here; the database is reached only through the injected `load`.
+ */
+
+/**
+ * Which account claims name: our tokens carry `uid`; the Python service's only `sub`. Undefined
+ * when `sub` cannot be a stored username (NUL, lone surrogates), so no query is sent for it.
+ */
+export function holderKeyOf(claims: AccessClaims): HolderKey | undefined {
+  if (claims.uid !== undefined) return { id: claims.uid }
+  if (claims.sub.includes('\0') || !claims.sub.isWellFormed()) return undefined
+  return { username: claims.sub }
+}
+
+/**
+ * Whether claims are cut off, given the account they name (undefined: there is none any more).
+ * - Our tokens carry `uid`: the account must still exist under that id and name.
+ * - A token is cut off when its session began at or before `tokens_valid_after`: at `auth_ms`, or
+ *   at the start of its `iat` second when it has no `auth_ms` (tokens not made by this service).
+ *   Comparing the session's start, not the token's issue, also cuts off a token that a refresh
+ *   issued while a logout ran.
+ * - A token without `iat` was made by the Python service before the takeover: it is accepted only
+ *   while `tokens_valid_after` is NULL (an adopted account whose sessions were never ended).
+ */
+export function isCutOff(claims: AccessClaims, holder: TokenHolder | undefined): boolean {
+  if (holder === undefined) return true
+  if (claims.uid !== undefined && (claims.uid !== holder.id || claims.sub !== holder.username)) {
+    return true
+  }
+  const cut = holder.tokensValidAfter
+  if (claims.iat === undefined && claims.auth_ms === undefined) return cut !== null
+  const began = claims.auth_ms ?? (claims.iat as number) * 1000
+  return cut !== null && began <= cut.getTime()
+}
+
+/** Thrown by {@link RevocationCheck.isRevoked} when the account could not be read. */
+export class RevocationUnavailableError extends Error {
+  override name = 'RevocationUnavailableError'
+  constructor(options?: ErrorOptions) {
+    super('revocation status unavailable', options)
+  }
+}
+
+/** Options of {@link createRevocationCheck}. */
+export interface RevocationCheckOptions {
+  /** Reads an account from the database. */
+  load(key: HolderKey): Promise<TokenHolder | undefined>
+  /** How long a loaded account is trusted, in seconds; 0 loads it on every check. */
+  cacheSeconds: number
+  /** Most accounts remembered at once; the least recently used go first. Default 10 000. */
+  maxEntries?: number
+  /** Current time in milliseconds. Default `Date.now`. */
+  now?: () => number
+}
+
+/** The revocation check of one process or isolate. */
+export interface RevocationCheck {
+  /**
+   * Whether verified claims are cut off, from the cache when fresh enough, otherwise from `load`
+   * (concurrent checks of one account share one load).
+   * @throws {RevocationUnavailableError} when the account had to be loaded and could not be.
+   */
+  isRevoked(claims: AccessClaims): Promise<boolean>
+  /** Drops what is cached about an account, after this process changed it. */
+  forget(holder: { id: number; username: string }): void
+}
+
+interface Entry {
+  expires: number
+  holder: Promise<TokenHolder | undefined>
+}
+
+const keyString = (key: HolderKey) =>
+  'id' in key ? `id:${key.id}` : `name:${key.username.toLowerCase()}`
+
+/**
+ * Builds a revocation check with an in-memory LRU cache (a Map in insertion order).
+ * @throws RangeError for a negative cache time or a non-positive size.
+ */
+export function createRevocationCheck(options: RevocationCheckOptions): RevocationCheck {
+  const ttlMs = options.cacheSeconds * 1000
+  const maxEntries = options.maxEntries ?? 10_000
+  if (!(ttlMs >= 0) || !(maxEntries >= 1)) throw new RangeError('invalid revocation cache options')
+  const now = options.now ?? Date.now
+  const cache = new Map<string, Entry>()
+
+  const lookUp = (key: HolderKey): Promise<TokenHolder | undefined> => {
+    if (ttlMs === 0) return options.load(key)
+    const id = keyString(key)
+    const at = now()
+    const cached = cache.get(id)
+    cache.delete(id)
+    if (cached !== undefined && cached.expires > at) {
+      cache.set(id, cached)
+      return cached.holder
+    }
+    const holder = options.load(key)
+    const entry = { expires: at + ttlMs, holder }
+    cache.set(id, entry)
+    holder.catch(() => {
+      if (cache.get(id) === entry) cache.delete(id)
+    })
+    if (cache.size > maxEntries) {
+      const oldest = cache.keys().next().value
+      if (oldest !== undefined) cache.delete(oldest)
+    }
+    return holder
+  }
+
+  return {
+    async isRevoked(claims) {
+      const key = holderKeyOf(claims)
+      if (key === undefined) return true
+      let holder: TokenHolder | undefined
+      try {
+        holder = await lookUp(key)
+      } catch (cause) {
+        throw new RevocationUnavailableError({ cause })
+      }
+      return isCutOff(claims, holder)
+    },
+    forget(holder) {
+      cache.delete(keyString({ id: holder.id }))
+      cache.delete(keyString({ username: holder.username }))
+    },
+  }
+}

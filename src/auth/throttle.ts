@@ -1,0 +1,176 @@
+import { encodeBase64Url } from 'hono/utils/encode'
+import { convertIPv6BinaryToString, convertIPv6ToBinary } from 'hono/utils/ipaddr'
+import type { Database } from '../db/client'
+import {
+  type AttemptLimit,
+  clearAttempts,
+  countAttempt,
+  deleteExpiredAttempts,
+  releaseAttempt,
+} from '../db/throttle'
+import { canonicalUsername } from './credentials'
+
+/** One limit: `max` attempts per `windowSeconds`; one more blocks for `lockoutSeconds`. `max: 0` turns it off. */
+export type ThrottleRule = AttemptLimit
+
+/** The limits of the service (see the README's "Security" section for the settings). */
+export interface ThrottleRules {
+  /** Failed logins per account (case-insensitive, canonical name). */
+  loginAccount: ThrottleRule
+  /** Failed logins per client address, whatever the account. */
+  loginAddress: ThrottleRule
+  /** Registration attempts per client address. */
+  registerAddress: ThrottleRule
+}
+
+/** 5 failures per account and 50 per address in 15 minutes, then 15 minutes' block; 20 registrations per address per hour. */
+export const DEFAULT_THROTTLE_RULES: ThrottleRules = Object.freeze({
+  loginAccount: { max: 5, windowSeconds: 900, lockoutSeconds: 900 },
+  loginAddress: { max: 50, windowSeconds: 900, lockoutSeconds: 900 },
+  registerAddress: { max: 20, windowSeconds: 3600, lockoutSeconds: 3600 },
+})
+
+/** Most stale counters one sweep deletes, so that a sweep stays a short statement. */
+export const SWEEP_BATCH = 1000
+
+/** Which limit refused an attempt. */
+export type ThrottleScope = keyof ThrottleRules
+
+/** The outcome of counting an attempt. */
+export type ThrottleVerdict =
+  | { allowed: true }
+  | {
+      allowed: false
+      scope: ThrottleScope
+      /** Whole seconds until the block ends (for `Retry-After`). */
+      retryAfterSeconds: number
+      /** True when this attempt started the block (log it once). */
+      blockStarted: boolean
+    }
+
+/**
+ * Whose login it is: an existing account by id (so every spelling that reaches it shares one
+ * count), or the typed name of an account that does not exist, counted the same way.
+ */
+export type LoginAccount = { userId: number } | { username: string }
+
+/** Counts attempts in the database, so limits hold across instances and runtimes. No HTTP here. */
+export interface Throttle {
+  /**
+   * Counts a login attempt, before any password hashing: first against the client address (when
+   * known), then against the account. Attempts are counted when they start, so concurrent
+   * guesses cannot slip past the limit; {@link Throttle.loginSucceeded} undoes it for a success.
+   */
+  checkLogin(account: LoginAccount, address: string | undefined): Promise<ThrottleVerdict>
+  /** Resets the account's count and gives the address its attempt back. */
+  loginSucceeded(account: LoginAccount, address: string | undefined): Promise<void>
+  /** Counts a registration attempt against the client address (when known). */
+  checkRegistration(address: string | undefined): Promise<ThrottleVerdict>
+  /**
+   * Deletes up to {@link SWEEP_BATCH} counters whose window has ended; returns how many. The checks
+   * run it at most once per `sweepIntervalMs`, and again on the next attempt while a batch comes
+   * back full, so a backlog is cleared at the pace attempts arrive.
+   */
+  sweep(): Promise<number>
+}
+
+/** Options of {@link createThrottle}. */
+export interface ThrottleOptions {
+  db: Database
+  rules: ThrottleRules
+  /** Current time in milliseconds. */
+  now: () => number
+  /** Least time between two opportunistic sweeps by one instance, in ms. Default one minute. */
+  sweepIntervalMs?: number
+  /** Called when an opportunistic sweep fails (it never fails a request). */
+  onSweepError?: (error: unknown) => void
+}
+
+/** Builds the throttle over the `auth_throttle` table. */
+export function createThrottle(options: ThrottleOptions): Throttle {
+  const { db, rules, now } = options
+  const sweepInterval = options.sweepIntervalMs ?? 60_000
+  let lastSweep = Number.NEGATIVE_INFINITY
+
+  const sweep = () => deleteExpiredAttempts(db, now(), SWEEP_BATCH)
+  const maybeSweep = async () => {
+    const at = now()
+    if (at - lastSweep < sweepInterval) return
+    lastSweep = at
+    try {
+      // A full batch means more are waiting: let the next attempt sweep again.
+      if ((await sweep()) === SWEEP_BATCH) lastSweep = Number.NEGATIVE_INFINITY
+    } catch (error) {
+      options.onSweepError?.(error)
+    }
+  }
+
+  const count = async (
+    scope: ThrottleScope,
+    key: string | undefined,
+  ): Promise<ThrottleVerdict | undefined> => {
+    const rule = rules[scope]
+    if (key === undefined || rule.max <= 0) return undefined
+    const [result] = await Promise.all([countAttempt(db, key, rule, now()), maybeSweep()])
+    if (result.retryAfterSeconds === null || result.retryAfterSeconds <= 0) return undefined
+    return {
+      allowed: false,
+      scope,
+      retryAfterSeconds: result.retryAfterSeconds,
+      blockStarted: result.blockStarted,
+    }
+  }
+
+  return {
+    async checkLogin(account, address) {
+      return (
+        (await count('loginAddress', addressKey('login', address))) ??
+        (await count('loginAccount', await accountKey(account))) ?? { allowed: true }
+      )
+    },
+
+    async loginSucceeded(account, address) {
+      const ip = addressKey('login', address)
+      await Promise.all([
+        clearAttempts(db, await accountKey(account)),
+        ip === undefined ? undefined : releaseAttempt(db, ip, now()),
+      ])
+    },
+
+    async checkRegistration(address) {
+      return (await count('registerAddress', addressKey('register', address))) ?? { allowed: true }
+    },
+
+    sweep,
+  }
+}
+
+/**
+ * The counter key of an account. A name that matches no account is stored as a hash of its
+ * canonical, lower-cased form: no usernames (or passwords typed into the username field) in
+ * the table, a bounded key length, and nothing Postgres text cannot hold.
+ */
+export async function accountKey(account: LoginAccount): Promise<string> {
+  if ('userId' in account) return `login-user:${account.userId}`
+  const name = canonicalUsername(account.username).toLowerCase()
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(name))
+  return `login-name:${encodeBase64Url(digest)}`
+}
+
+function addressKey(kind: 'login' | 'register', address: string | undefined): string | undefined {
+  return address === undefined ? undefined : `${kind}-ip:${addressBucket(address)}`
+}
+
+/**
+ * Groups addresses the way an attacker gets them: an IPv4 address alone, an IPv6 address by its
+ * /64 (one customer's allocation), so rotating through a /64 does not reset the count.
+ */
+export function addressBucket(address: string): string {
+  if (!address.includes(':')) return address
+  try {
+    const prefix = (convertIPv6ToBinary(address) >> 64n) << 64n
+    return `${convertIPv6BinaryToString(prefix)}/64`
+  } catch {
+    return address
+  }
+}

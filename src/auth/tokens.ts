@@ -1,0 +1,238 @@
+import { verify } from 'hono/jwt'
+import { encodeBase64Url } from 'hono/utils/encode'
+import { signing } from 'hono/utils/jwt/jws'
+import { decodeHeader } from 'hono/utils/jwt/jwt'
+import type { JWTPayload } from 'hono/utils/jwt/types'
+
+/**
+ * The claims of an access token this service accepts. `uid`, `iat`, `auth_ms` and `jti` are absent
+ * from tokens made by the Python service. `auth_ms` (a private claim) is when the session the token
+ * belongs to began, in milliseconds: the password login, kept through refreshes. The account's
+ * `tokens_valid_after` is compared with it (see `auth/revocation.ts`).
+ */
+export interface AccessClaims {
+  sub: string
+  exp: number
+  uid?: number
+  iat?: number
+  auth_ms?: number
+  nbf?: number
+  jti?: string
+  iss?: string
+  aud?: string | string[]
+}
+
+/** Why a token was refused. The reason is for logs only; clients always get the same answer. */
+export type TokenFailure =
+  | 'malformed'
+  | 'algorithm'
+  | 'signature'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'claims'
+  | 'issuer'
+  | 'audience'
+  | 'key'
+
+/** Thrown by {@link TokenService.verifyAccessToken}. */
+export class InvalidTokenError extends Error {
+  override name = 'InvalidTokenError'
+  constructor(readonly reason: TokenFailure) {
+    super(`invalid token: ${reason}`)
+  }
+}
+
+/** Options of {@link createTokenService}. */
+export interface TokenServiceOptions {
+  /** Signs new tokens and verifies. */
+  secret: string
+  /** Retired secrets that still verify tokens made with them (key rotation); never used to sign. */
+  previousSecrets?: readonly string[] | undefined
+  accessTokenTtlSeconds: number
+  issuer?: string | undefined
+  audience?: string | undefined
+  /** Clock skew tolerated on `nbf` and `iat`, in seconds. Default 30. */
+  leewaySeconds?: number
+  /** Current time in milliseconds. Default `Date.now`. */
+  now?: () => number
+}
+
+/** An access token as handed to a client. */
+export interface IssuedAccessToken {
+  token: string
+  expiresIn: number
+  claims: AccessClaims
+}
+
+/** Whom a token is for, and when their session began (`auth_ms`; default: now). */
+export interface TokenSubject {
+  id: number
+  username: string
+  sessionStartedAt?: Date
+}
+
+/** Signs and verifies HS256 access tokens. */
+export interface TokenService {
+  issueAccessToken(user: TokenSubject): Promise<IssuedAccessToken>
+  /** @throws {InvalidTokenError} */
+  verifyAccessToken(token: string): Promise<AccessClaims>
+}
+
+/** Tokens longer than this are refused before any decoding. */
+export const MAX_TOKEN_LENGTH = 8192
+
+const ALG = 'HS256'
+const HMAC = { name: 'HMAC', hash: 'SHA-256' } as const
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
+/** Header parameters that point at or carry a key (RFC 7515 §4.1); a token never chooses its own key. */
+const KEY_BEARING_HEADERS = ['jku', 'jwk', 'x5u', 'x5c', 'x5t', 'x5t#S256']
+const KID_CONTEXT = new TextEncoder().encode('edge-auth/jwt-kid/v1:')
+
+interface SigningKey {
+  kid: string
+  key: CryptoKey
+}
+
+/**
+ * The `kid` of a secret: the first 12 bytes of SHA-256 over a fixed context and the secret,
+ * base64url. Stable across processes and instances; reveals nothing a token's signature does not.
+ */
+export async function keyIdOf(secret: string): Promise<string> {
+  const bytes = new TextEncoder().encode(secret)
+  const input = new Uint8Array(KID_CONTEXT.length + bytes.length)
+  input.set(KID_CONTEXT)
+  input.set(bytes, KID_CONTEXT.length)
+  const digest = await crypto.subtle.digest('SHA-256', input)
+  return encodeBase64Url(digest.slice(0, 12))
+}
+
+async function importKey(secret: string): Promise<SigningKey> {
+  const key = await crypto.subtle.importKey('raw', new TextEncoder().encode(secret), HMAC, false, [
+    'sign',
+    'verify',
+  ])
+  return { kid: await keyIdOf(secret), key }
+}
+
+const encodePart = (value: unknown) =>
+  encodeBase64Url(new TextEncoder().encode(JSON.stringify(value)).buffer).replace(/=+$/, '')
+
+/**
+ * Builds the token service. Every key (the signing secret, then the previous ones) is imported
+ * once, on first use, and reused. New tokens carry the signing key's `kid`.
+ * Verification refuses key-bearing headers (`jku`, `jwk`, `x5u`, `x5c`, ...) and a `kid` outside
+ * the configured keys; a token without `kid` (the Python service's) is tried against each key.
+ * It then demands HS256, a valid signature, a numeric `exp` in the future and a non-empty `sub`;
+ * `nbf`/`iat` may be at most `leewaySeconds` in the future; `iss`/`aud` are required when configured.
+ */
+export function createTokenService(options: TokenServiceOptions): TokenService {
+  if (options.accessTokenTtlSeconds <= 0)
+    throw new RangeError('accessTokenTtlSeconds must be positive')
+  const leeway = options.leewaySeconds ?? 30
+  const now = options.now ?? Date.now
+  const secrets = [...new Set([options.secret, ...(options.previousSecrets ?? [])])]
+  let keys: Promise<SigningKey[]> | undefined
+  const getKeys = () => {
+    keys ??= Promise.all(secrets.map(importKey))
+    return keys
+  }
+  const signingKey = async () => (await getKeys())[0] as SigningKey
+
+  return {
+    async issueAccessToken(user) {
+      const nowMs = now()
+      const iat = Math.floor(nowMs / 1000)
+      const claims: AccessClaims = {
+        sub: user.username,
+        uid: user.id,
+        iat,
+        auth_ms: user.sessionStartedAt?.getTime() ?? nowMs,
+        exp: iat + options.accessTokenTtlSeconds,
+        jti: crypto.randomUUID(),
+        ...(options.issuer === undefined ? {} : { iss: options.issuer }),
+        ...(options.audience === undefined ? {} : { aud: options.audience }),
+      }
+      const { kid, key } = await signingKey()
+      const unsigned = `${encodePart({ alg: ALG, typ: 'JWT', kid })}.${encodePart(claims)}`
+      const signature = await signing(key, ALG, new TextEncoder().encode(unsigned))
+      const token = `${unsigned}.${encodeBase64Url(signature).replace(/=+$/, '')}`
+      return { token, expiresIn: options.accessTokenTtlSeconds, claims }
+    },
+
+    async verifyAccessToken(token) {
+      if (token.length > MAX_TOKEN_LENGTH || !JWT_SHAPE.test(token)) {
+        throw new InvalidTokenError('malformed')
+      }
+      const payload = await verifySignature(token, await getKeys())
+      return checkClaims(payload, Math.floor(now() / 1000), leeway, options)
+    },
+  }
+}
+
+async function verifySignature(token: string, keys: SigningKey[]): Promise<JWTPayload> {
+  let header: unknown
+  try {
+    header = decodeHeader(token)
+  } catch {
+    throw new InvalidTokenError('malformed')
+  }
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) {
+    throw new InvalidTokenError('malformed')
+  }
+  if (KEY_BEARING_HEADERS.some((name) => Object.hasOwn(header, name))) {
+    throw new InvalidTokenError('key')
+  }
+  const kid = (header as { kid?: unknown }).kid
+  const candidates = kid === undefined ? keys : keys.filter((k) => k.kid === kid)
+  if (candidates.length === 0) throw new InvalidTokenError('key')
+  let failure: TokenFailure = 'signature'
+  for (const { key } of candidates) {
+    try {
+      return await verify(token, key, { alg: ALG, exp: false, nbf: false, iat: false })
+    } catch (error) {
+      failure = failureOf(error)
+      if (failure !== 'signature') break
+    }
+  }
+  throw new InvalidTokenError(failure)
+}
+
+function failureOf(error: unknown): TokenFailure {
+  const name = error instanceof Error ? error.name : ''
+  if (name === 'JwtAlgorithmMismatch' || name === 'JwtHeaderInvalid') return 'algorithm'
+  if (name === 'JwtTokenSignatureMismatched') return 'signature'
+  return 'malformed'
+}
+
+function checkClaims(
+  payload: JWTPayload,
+  nowSeconds: number,
+  leeway: number,
+  options: TokenServiceOptions,
+): AccessClaims {
+  const { sub, exp, nbf, iat, uid, iss, aud } = payload as Record<string, unknown>
+  const authMs = (payload as Record<string, unknown>).auth_ms
+  if (typeof sub !== 'string' || sub.length === 0) throw new InvalidTokenError('claims')
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) throw new InvalidTokenError('claims')
+  if (exp <= nowSeconds) throw new InvalidTokenError('expired')
+  for (const moment of [nbf, iat]) {
+    if (moment === undefined) continue
+    if (typeof moment !== 'number' || !Number.isFinite(moment))
+      throw new InvalidTokenError('claims')
+    if (moment > nowSeconds + leeway) throw new InvalidTokenError('not_yet_valid')
+  }
+  if (uid !== undefined && !Number.isSafeInteger(uid)) throw new InvalidTokenError('claims')
+  if (authMs !== undefined && !(Number.isSafeInteger(authMs) && (authMs as number) >= 0)) {
+    throw new InvalidTokenError('claims')
+  }
+  if (options.issuer !== undefined && iss !== options.issuer) throw new InvalidTokenError('issuer')
+  if (options.audience !== undefined && !audienceMatches(aud, options.audience)) {
+    throw new InvalidTokenError('audience')
+  }
+  return payload as unknown as AccessClaims
+}
+
+function audienceMatches(aud: unknown, expected: string): boolean {
+  if (typeof aud === 'string') return aud === expected
+  return Array.isArray(aud) && aud.includes(expected)
+}

@@ -1,0 +1,333 @@
+import { z } from 'zod'
+import { type Argon2Params, DEFAULT_ARGON2_PARAMS } from './auth/password'
+import { DEFAULT_SESSION_OPTIONS, type SessionOptions } from './auth/sessions'
+import { DEFAULT_THROTTLE_RULES, type ThrottleRules } from './auth/throttle'
+
+/** Where the users live. `pglite` with `dataDir: null` is an in-memory database. */
+export type DatabaseConfig =
+  | { driver: 'pglite'; dataDir: string | null }
+  | { driver: 'postgres'; url: string }
+  | { driver: 'neon-http'; url: string; fetchEndpoint?: string }
+
+/** Everything the service needs to start, parsed once by the entry point. */
+export interface Config {
+  env: 'development' | 'production' | 'test'
+  port: number
+  database: DatabaseConfig
+  jwt: {
+    secret: string
+    /** Retired secrets that still verify (JWT_PREVIOUS_SECRETS), never used to sign. */
+    previousSecrets: string[]
+    /** True when no JWT_SECRET was given and a random one was made for this process. */
+    ephemeralSecret: boolean
+    accessTokenTtlSeconds: number
+    issuer: string | undefined
+    audience: string | undefined
+  }
+  argon2: Argon2Params
+  sessions: SessionOptions
+  security: SecurityConfig
+  /** Human-readable warnings the entry point should log at start-up (never containing secrets). */
+  warnings: string[]
+}
+
+/** The hardening settings: throttling, proxies, CORS, size and time limits. */
+export interface SecurityConfig {
+  /** How many reverse proxies in front append to X-Forwarded-For (TRUST_PROXY); 0 ignores the header. */
+  trustProxyHops: number
+  /** Origins allowed by CORS (CORS_ORIGINS); empty means no CORS headers at all, `*` any origin. */
+  corsOrigins: string[]
+  /** Largest request body accepted, in bytes (BODY_LIMIT_BYTES); more is a 413. */
+  bodyLimitBytes: number
+  /** Deadline of a whole request in ms (REQUEST_TIMEOUT_MS); past it the answer is a 503. */
+  requestTimeoutMs: number
+  /** Deadline of the readiness probe's `select 1` in ms (READY_TIMEOUT_MS). */
+  readyTimeoutMs: number
+  throttle: ThrottleRules
+}
+
+/** The settings used when none are given (also what a test app gets by default). */
+export const DEFAULT_SECURITY: SecurityConfig = Object.freeze({
+  trustProxyHops: 0,
+  corsOrigins: [],
+  bodyLimitBytes: 8192,
+  requestTimeoutMs: 8000,
+  readyTimeoutMs: 2000,
+  throttle: DEFAULT_THROTTLE_RULES,
+})
+
+/** Thrown by {@link parseConfig}; its message lists every problem, one per line, and never a value. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** The minimum length of a production signing secret, in bytes (RFC 7518 §3.2: at least the hash size). */
+export const MIN_SECRET_BYTES = 32
+
+const DEFAULT_PGLITE_DIR = './.data/pglite'
+
+const emptyAsUndefined = (v: unknown) => (v === '' ? undefined : v)
+const optionalString = z.preprocess(emptyAsUndefined, z.string().optional())
+const intInRange = (min: number, max: number, fallback: number) =>
+  z.preprocess(emptyAsUndefined, z.coerce.number().int().min(min).max(max).default(fallback))
+const flag = (fallback: boolean) =>
+  z.preprocess(
+    emptyAsUndefined,
+    z
+      .enum(['true', 'false', '1', '0'], { error: 'expected true, false, 1 or 0' })
+      .default(fallback ? 'true' : 'false')
+      .transform((v) => v === 'true' || v === '1'),
+  )
+const DAY = 24 * 60 * 60
+const D = DEFAULT_SESSION_OPTIONS
+
+const { throttle: T } = DEFAULT_SECURITY
+
+const trustProxy = z.preprocess(
+  (v) => {
+    if (v === undefined || v === '') return 0
+    if (typeof v === 'string' && /^(true|false)$/i.test(v))
+      return v.toLowerCase() === 'true' ? 1 : 0
+    return v
+  },
+  z.coerce
+    .number({ error: 'expected true, false or a number of proxies' })
+    .int({ error: 'expected true, false or a number of proxies' })
+    .min(0)
+    .max(10),
+)
+
+const corsOrigins = z.preprocess(
+  (v) =>
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((o) => o.trim())
+          .filter(Boolean)
+      : [],
+  z.array(
+    z.string().refine((o) => o === '*' || isOrigin(o), {
+      error: 'each entry must be an origin such as https://app.example.com, or *',
+    }),
+  ),
+)
+
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value)
+    return /^https?:$/.test(url.protocol) && url.origin === value
+  } catch {
+    return false
+  }
+}
+
+const envSchema = z.object({
+  NODE_ENV: z.preprocess(
+    emptyAsUndefined,
+    z.enum(['development', 'production', 'test']).default('development'),
+  ),
+  PORT: intInRange(0, 65535, 8001),
+  DATABASE_URL: optionalString,
+  DB_DRIVER: z.preprocess(emptyAsUndefined, z.enum(['pglite', 'postgres', 'neon-http']).optional()),
+  PGLITE_DATA_DIR: optionalString,
+  NEON_FETCH_ENDPOINT: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^https?:\/\/[^/]/, 'expected an http:// or https:// URL')
+      .optional(),
+  ),
+  DB_HOST: optionalString,
+  DB_PORT: intInRange(1, 65535, 5432),
+  DB_USER: z.preprocess(emptyAsUndefined, z.string().default('postgres')),
+  DB_PASSWORD: optionalString,
+  DB_NAME: z.preprocess(emptyAsUndefined, z.string().default('postgres')),
+  JWT_SECRET: optionalString,
+  JWT_PREVIOUS_SECRETS: optionalString,
+  ALGORITHM: z.preprocess(
+    emptyAsUndefined,
+    z.literal('HS256', { error: 'only HS256 is supported' }).default('HS256'),
+  ),
+  ACCESS_TOKEN_EXPIRE_MINUTES: intInRange(1, 24 * 60, 30),
+  JWT_ISSUER: optionalString,
+  JWT_AUDIENCE: optionalString,
+  ARGON2_MEMORY_KIB: intInRange(8, 1024 * 1024, DEFAULT_ARGON2_PARAMS.memoryKiB),
+  ARGON2_ITERATIONS: intInRange(1, 20, DEFAULT_ARGON2_PARAMS.iterations),
+  ARGON2_PARALLELISM: intInRange(1, 16, DEFAULT_ARGON2_PARAMS.parallelism),
+  REFRESH_TOKEN_EXPIRE_DAYS: intInRange(1, 365, D.refreshTokenTtlSeconds / DAY),
+  SESSION_MAX_DAYS: intInRange(1, 3650, D.sessionMaxSeconds / DAY),
+  REFRESH_REUSE_GRACE_SECONDS: intInRange(0, 300, D.reuseGraceSeconds),
+  TOKEN_REVOCATION_CACHE_SECONDS: intInRange(0, 3600, D.revocationCacheSeconds),
+  STATELESS_VALIDATION: flag(D.statelessValidation),
+  TRUST_PROXY: trustProxy,
+  CORS_ORIGINS: corsOrigins,
+  BODY_LIMIT_BYTES: intInRange(1024, 1024 * 1024, DEFAULT_SECURITY.bodyLimitBytes),
+  REQUEST_TIMEOUT_MS: intInRange(100, 120_000, DEFAULT_SECURITY.requestTimeoutMs),
+  READY_TIMEOUT_MS: intInRange(100, 60_000, DEFAULT_SECURITY.readyTimeoutMs),
+  THROTTLE_LOGIN_ACCOUNT_MAX: intInRange(0, 1000, T.loginAccount.max),
+  THROTTLE_LOGIN_ADDRESS_MAX: intInRange(0, 1_000_000, T.loginAddress.max),
+  THROTTLE_LOGIN_WINDOW_SECONDS: intInRange(1, 86_400, T.loginAccount.windowSeconds),
+  THROTTLE_LOGIN_LOCKOUT_SECONDS: intInRange(1, 86_400, T.loginAccount.lockoutSeconds),
+  THROTTLE_REGISTER_ADDRESS_MAX: intInRange(0, 1_000_000, T.registerAddress.max),
+  THROTTLE_REGISTER_WINDOW_SECONDS: intInRange(1, 86_400, T.registerAddress.windowSeconds),
+})
+
+type Env = z.infer<typeof envSchema>
+
+/**
+ * Parses configuration from a flat record (process.env, Worker bindings, or a test object).
+ * Pure apart from generating a random development secret when none is given.
+ * @throws {ConfigError} listing every invalid setting by name.
+ */
+export function parseConfig(record: Record<string, unknown>): Config {
+  const parsed = envSchema.safeParse(record)
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`)
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`)
+  }
+  const env = parsed.data
+  const warnings: string[] = []
+  if (env.SESSION_MAX_DAYS < env.REFRESH_TOKEN_EXPIRE_DAYS) {
+    throw new ConfigError(
+      'Invalid configuration:\n  SESSION_MAX_DAYS: must be at least REFRESH_TOKEN_EXPIRE_DAYS',
+    )
+  }
+  const jwt = {
+    ...resolveSecret(env, warnings),
+    previousSecrets: resolvePreviousSecrets(env, warnings),
+  }
+  return {
+    env: env.NODE_ENV,
+    port: env.PORT,
+    database: resolveDatabase(env),
+    jwt: {
+      ...jwt,
+      accessTokenTtlSeconds: env.ACCESS_TOKEN_EXPIRE_MINUTES * 60,
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+    },
+    argon2: {
+      memoryKiB: env.ARGON2_MEMORY_KIB,
+      iterations: env.ARGON2_ITERATIONS,
+      parallelism: env.ARGON2_PARALLELISM,
+    },
+    sessions: {
+      refreshTokenTtlSeconds: env.REFRESH_TOKEN_EXPIRE_DAYS * DAY,
+      sessionMaxSeconds: env.SESSION_MAX_DAYS * DAY,
+      reuseGraceSeconds: env.REFRESH_REUSE_GRACE_SECONDS,
+      revocationCacheSeconds: env.TOKEN_REVOCATION_CACHE_SECONDS,
+      statelessValidation: env.STATELESS_VALIDATION,
+    },
+    security: resolveSecurity(env),
+    warnings,
+  }
+}
+
+function resolveSecurity(env: Env): SecurityConfig {
+  const login = {
+    windowSeconds: env.THROTTLE_LOGIN_WINDOW_SECONDS,
+    lockoutSeconds: env.THROTTLE_LOGIN_LOCKOUT_SECONDS,
+  }
+  return {
+    trustProxyHops: env.TRUST_PROXY,
+    corsOrigins: env.CORS_ORIGINS,
+    bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
+    readyTimeoutMs: env.READY_TIMEOUT_MS,
+    throttle: {
+      loginAccount: { max: env.THROTTLE_LOGIN_ACCOUNT_MAX, ...login },
+      loginAddress: { max: env.THROTTLE_LOGIN_ADDRESS_MAX, ...login },
+      registerAddress: {
+        max: env.THROTTLE_REGISTER_ADDRESS_MAX,
+        windowSeconds: env.THROTTLE_REGISTER_WINDOW_SECONDS,
+        lockoutSeconds: env.THROTTLE_REGISTER_WINDOW_SECONDS,
+      },
+    },
+  }
+}
+
+function resolvePreviousSecrets(env: Env, warnings: string[]): string[] {
+  const secrets = (env.JWT_PREVIOUS_SECRETS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+  const short = secrets.filter((s) => new TextEncoder().encode(s).length < MIN_SECRET_BYTES).length
+  if (short > 0) {
+    warnings.push(
+      `JWT_PREVIOUS_SECRETS holds ${short} secret(s) shorter than ${MIN_SECRET_BYTES} bytes: tokens signed with them are only as strong as they are; drop them once those tokens have expired`,
+    )
+  }
+  return secrets
+}
+
+function resolveSecret(env: Env, warnings: string[]) {
+  const production = env.NODE_ENV === 'production'
+  if (env.JWT_SECRET === undefined) {
+    if (production)
+      throw new ConfigError('Invalid configuration:\n  JWT_SECRET: required in production')
+    warnings.push(
+      'JWT_SECRET is not set: using a random secret for this process only. Tokens will not survive a restart. Set JWT_SECRET (at least 32 bytes) before deploying.',
+    )
+    return { secret: randomSecret(), ephemeralSecret: true }
+  }
+  const bytes = new TextEncoder().encode(env.JWT_SECRET).length
+  if (bytes < MIN_SECRET_BYTES) {
+    const message = `JWT_SECRET is ${bytes} bytes; at least ${MIN_SECRET_BYTES} are required in production`
+    if (production) throw new ConfigError(`Invalid configuration:\n  JWT_SECRET: ${message}`)
+    warnings.push(message)
+  }
+  return { secret: env.JWT_SECRET, ephemeralSecret: false }
+}
+
+function randomSecret(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32))
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+function resolveDatabase(env: Env): DatabaseConfig {
+  const url = env.DATABASE_URL ?? legacyUrl(env)
+  if (env.DB_DRIVER === 'pglite' || (env.DB_DRIVER === undefined && url === undefined)) {
+    return {
+      driver: 'pglite',
+      dataDir: pgliteDir(url ?? env.PGLITE_DATA_DIR ?? DEFAULT_PGLITE_DIR),
+    }
+  }
+  if (url === undefined) {
+    throw new ConfigError(
+      `Invalid configuration:\n  DATABASE_URL: required with DB_DRIVER=${env.DB_DRIVER}`,
+    )
+  }
+  if (url === 'memory://' || url.startsWith('file://') || url.startsWith('pglite://')) {
+    if (env.DB_DRIVER !== undefined) {
+      throw new ConfigError(
+        `Invalid configuration:\n  DB_DRIVER: ${env.DB_DRIVER} needs a postgres:// URL`,
+      )
+    }
+    return { driver: 'pglite', dataDir: pgliteDir(url) }
+  }
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    throw new ConfigError(
+      'Invalid configuration:\n  DATABASE_URL: expected postgres://, postgresql://, memory:// or file://',
+    )
+  }
+  if (env.DB_DRIVER !== 'neon-http') return { driver: 'postgres', url }
+  const endpoint = env.NEON_FETCH_ENDPOINT
+  return {
+    driver: 'neon-http',
+    url,
+    ...(endpoint === undefined ? {} : { fetchEndpoint: endpoint }),
+  }
+}
+
+function pgliteDir(location: string): string | null {
+  if (location === 'memory://') return null
+  return location.replace(/^(file|pglite):\/\//, '')
+}
+
+function legacyUrl(env: Env): string | undefined {
+  if (env.DB_HOST === undefined) return undefined
+  const user = encodeURIComponent(env.DB_USER)
+  const password = env.DB_PASSWORD === undefined ? '' : `:${encodeURIComponent(env.DB_PASSWORD)}`
+  const host = env.DB_HOST.includes(':') ? `[${env.DB_HOST}]` : env.DB_HOST
+  return `postgres://${user}${password}@${host}:${env.DB_PORT}/${encodeURIComponent(env.DB_NAME)}`
+}

@@ -1,0 +1,89 @@
+import { sql } from 'drizzle-orm'
+import {
+  index,
+  integer,
+  pgTable,
+  serial,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+  varchar,
+} from 'drizzle-orm/pg-core'
+
+const timestamptz = (name: string) => timestamp(name, { withTimezone: true })
+
+/**
+ * Accounts. `id`, `name`, `username` and `hashed_password` keep the names and types of the
+ * Python service's SQLAlchemy table so its database can be taken over in place.
+ * Usernames are unique case-insensitively through the index on `lower(username)`.
+ *
+ * `tokens_valid_after`: access tokens issued and sessions started at or before this moment are refused;
+ * logout, a password change and deletion move it forward. New rows get the epoch (every token of
+ * ours is later). It is NULL only for rows adopted from the Python service whose sessions were
+ * never ended: those alone still accept the Python service's tokens, which carry no `iat`.
+ */
+export const users = pgTable(
+  'users',
+  {
+    id: serial('id').primaryKey(),
+    name: varchar('name').notNull(),
+    username: varchar('username').notNull(),
+    hashedPassword: varchar('hashed_password').notNull(),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+    updatedAt: timestamptz('updated_at').notNull().defaultNow(),
+    tokensValidAfter: timestamptz('tokens_valid_after').default(sql`'epoch'`),
+  },
+  (t) => [uniqueIndex('users_username_lower_key').on(sql`lower(${t.username})`)],
+)
+
+/** A row of `users`. */
+export type User = typeof users.$inferSelect
+
+/**
+ * Refresh tokens, one row per token ever issued, stored as the SHA-256 of the opaque token only.
+ * A family is one session (one login): every rotation adds a row with the same `family_id`, and
+ * copies the family's `session_started_at` and `session_expires_at` (the absolute limit). A token is
+ * usable while not consumed, not revoked, before `expires_at` (itself never past
+ * `session_expires_at`), and while its session started after the user's `tokens_valid_after`.
+ */
+export const refreshTokens = pgTable(
+  'refresh_tokens',
+  {
+    tokenHash: text('token_hash').primaryKey(),
+    familyId: uuid('family_id').notNull(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: timestamptz('created_at').notNull(),
+    expiresAt: timestamptz('expires_at').notNull(),
+    sessionStartedAt: timestamptz('session_started_at').notNull(),
+    sessionExpiresAt: timestamptz('session_expires_at').notNull(),
+    consumedAt: timestamptz('consumed_at'),
+    revokedAt: timestamptz('revoked_at'),
+  },
+  (t) => [
+    index('refresh_tokens_family_id_idx').on(t.familyId),
+    index('refresh_tokens_user_id_idx').on(t.userId),
+  ],
+)
+
+/** A row of `refresh_tokens`. */
+export type RefreshToken = typeof refreshTokens.$inferSelect
+
+/**
+ * Attempt counters for brute-force throttling, shared by every instance. One row per key
+ * (`login-user:<id>`, `login-name:<hash>`, `login-ip:<addr>`, `register-ip:<addr>`): attempts in
+ * the window that ends at `resets_at`, and `blocked_until` once the limit was passed. A row whose
+ * `resets_at` is past means nothing any more and may be deleted.
+ */
+export const authThrottle = pgTable(
+  'auth_throttle',
+  {
+    key: text('key').primaryKey(),
+    attempts: integer('attempts').notNull(),
+    resetsAt: timestamptz('resets_at').notNull(),
+    blockedUntil: timestamptz('blocked_until'),
+  },
+  (t) => [index('auth_throttle_resets_at_idx').on(t.resetsAt)],
+)

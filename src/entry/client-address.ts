@@ -1,0 +1,14 @@
+import { getConnInfo } from '@hono/node-server/conninfo'
+import type { ClientAddressFn } from '../middleware/client-address'
+
+/** The socket peer's address under `@hono/node-server` (Node). */
+export const nodeClientAddress: ClientAddressFn = (c) => getConnInfo(c).remote.address
+
+/**
+ * The socket peer's address under `Bun.serve`. The server is looked up per request because the
+ * app is built before the server that serves it.
+ */
+export const bunClientAddress =
+  (server: () => Pick<Bun.Server<undefined>, 'requestIP'> | undefined): ClientAddressFn =>
+  (c) =>
+    server()?.requestIP(c.req.raw)?.address

@@ -1,0 +1,44 @@
+import { mkdirSync } from 'node:fs'
+import { type AppDeps, type createApp, createAppFromConfig } from '../app'
+import { type Config, ConfigError, parseConfig } from '../config'
+import { makeDb } from '../db/client'
+import { migrateDatabase } from '../db/migrate'
+import { createLogger } from '../logger'
+
+/** A ready service for a long-lived process (Bun or Node). */
+export interface ServerService {
+  app: ReturnType<typeof createApp>
+  config: Config
+  close(): Promise<void>
+}
+
+/**
+ * Reads configuration, opens the database (migrating embedded PGlite on start), and builds the app.
+ * Shared by the Bun and Node entry points; exits the process with a readable message on bad config.
+ * `runtime` carries what only the entry point knows (how to read the client's socket address).
+ */
+export async function startService(
+  env: Record<string, unknown>,
+  runtime: Pick<AppDeps, 'clientAddress'> = {},
+): Promise<ServerService> {
+  const logger = createLogger()
+  let config: Config
+  try {
+    config = parseConfig(env)
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message)
+      process.exit(1)
+    }
+    throw error
+  }
+  for (const warning of config.warnings) logger.warn('config_warning', { message: warning })
+  if (config.database.driver === 'pglite' && config.database.dataDir !== null) {
+    mkdirSync(config.database.dataDir, { recursive: true })
+  }
+  const handle = await makeDb(config.database)
+  if (config.database.driver === 'pglite') await migrateDatabase(handle)
+  const app = createAppFromConfig(config, { db: handle.db, logger, ...runtime })
+  logger.info('service_started', { driver: config.database.driver, port: config.port })
+  return { app, config, close: () => handle.close() }
+}

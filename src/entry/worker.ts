@@ -1,0 +1,47 @@
+import type { ExecutionContext } from 'hono'
+import { type createApp, createAppFromConfig } from '../app'
+import { ConfigError, parseConfig } from '../config'
+import { openNeonHttp } from '../db/drivers/neon-http'
+import { createLogger } from '../logger'
+import { cloudflareClientAddress } from '../middleware/client-address'
+
+type App = ReturnType<typeof createApp>
+
+let built: { env: Env; app: App } | undefined
+
+/**
+ * Builds the app from the Worker's bindings: configuration, the Neon HTTP database and the app,
+ * once per isolate (again only if the runtime hands over a different `env`). The Worker speaks to
+ * its database through Neon's HTTP driver only; `DB_DRIVER` defaults to `neon-http` here and
+ * anything else is a configuration error. Migrations are not run here: see `bun run db:migrate`.
+ */
+function appFor(env: Env): App {
+  if (built?.env === env) return built.app
+  const logger = createLogger()
+  const config = parseConfig({ DB_DRIVER: 'neon-http', ...env })
+  if (config.database.driver !== 'neon-http') {
+    throw new ConfigError(
+      `Invalid configuration:\n  DB_DRIVER: a Worker reaches its database with neon-http only, not ${config.database.driver}`,
+    )
+  }
+  for (const warning of config.warnings) logger.warn('config_warning', { message: warning })
+  const { db } = openNeonHttp(config.database.url, config.database.fetchEndpoint)
+  const app = createAppFromConfig(config, { db, logger, clientAddress: cloudflareClientAddress })
+  built = { env, app }
+  return app
+}
+
+/** The Cloudflare Workers entry point (module syntax). */
+export default {
+  fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response> {
+    let app: App
+    try {
+      app = appFor(env)
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error
+      console.error(error.message)
+      return Response.json({ detail: 'Internal Server Error' }, { status: 500 })
+    }
+    return app.fetch(request, env, ctx)
+  },
+}

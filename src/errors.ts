@@ -1,0 +1,94 @@
+import type { Context } from 'hono'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import type { z } from 'zod'
+
+/** One item of a FastAPI-style validation error: where, what, and which kind. The input is never echoed. */
+export interface FieldError {
+  loc: (string | number)[]
+  msg: string
+  type: string
+}
+
+/**
+ * An expected failure with a status the client should see. `app.onError` turns it into
+ * `{"detail": ...}` (plus any extra fields), the shape FastAPI clients already parse.
+ */
+export class ApiError extends Error {
+  override name = 'ApiError'
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly detail: string | FieldError[],
+    readonly headers: Record<string, string> = {},
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(typeof detail === 'string' ? detail : 'validation error')
+  }
+}
+
+/** The `WWW-Authenticate` value of RFC 6750 §3: no `error` when the request carried no credentials. */
+export function bearerChallenge(error?: 'invalid_token' | 'invalid_request'): string {
+  return error === undefined ? 'Bearer' : `Bearer error="${error}"`
+}
+
+/** A 429 with `Retry-After` (RFC 6585 §4), for a throttled attempt. */
+export function tooManyRequests(detail: string, retryAfterSeconds: number): ApiError {
+  return new ApiError(429, detail, {
+    'Cache-Control': 'no-store',
+    'Retry-After': String(retryAfterSeconds),
+  })
+}
+
+/** Renders an {@link ApiError} as JSON. */
+export function errorResponse(c: Context, error: ApiError): Response {
+  for (const [name, value] of Object.entries(error.headers)) c.header(name, value)
+  return c.json({ ...error.extra, detail: error.detail }, error.status)
+}
+
+/** A 422 with FastAPI's list of field errors. */
+export function validationError(detail: FieldError[]): ApiError {
+  return new ApiError(422, detail)
+}
+
+/**
+ * Maps zod issues to FastAPI's `{loc, msg, type}` items. `raw` is the input as received, used
+ * only to tell a missing field from a wrong one.
+ */
+export function fieldErrors(
+  issues: z.core.$ZodIssue[],
+  location: string,
+  raw: unknown,
+): FieldError[] {
+  return issues.map((issue) => {
+    const loc = [location, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))]
+    if (issue.code === 'invalid_type') {
+      if (issue.path.length > 0 && valueAt(raw, issue.path) === undefined) {
+        return { loc, msg: 'Field required', type: 'missing' }
+      }
+      if (issue.expected === 'object') {
+        return {
+          loc,
+          msg: 'Input should be a valid dictionary or object',
+          type: 'model_attributes_type',
+        }
+      }
+      return {
+        loc,
+        msg: `Input should be a valid ${issue.expected}`,
+        type: `${issue.expected}_type`,
+      }
+    }
+    if (issue.code === 'too_small') return { loc, msg: issue.message, type: 'string_too_short' }
+    if (issue.code === 'too_big') return { loc, msg: issue.message, type: 'string_too_long' }
+    return { loc, msg: issue.message, type: 'value_error' }
+  })
+}
+
+function valueAt(raw: unknown, path: PropertyKey[]): unknown {
+  let current = raw
+  for (const key of path) {
+    if (current === null || typeof current !== 'object' || !Object.hasOwn(current, key))
+      return undefined
+    current = (current as Record<PropertyKey, unknown>)[key]
+  }
+  return current
+}

@@ -1,0 +1,37 @@
+/** Fields of a log line. Callers pass identifiers and outcomes, never passwords, hashes, tokens or secrets. */
+export type LogFields = Record<string, string | number | boolean | null | undefined>
+
+/** A structured logger writing one JSON object per line. */
+export interface Logger {
+  info(event: string, fields?: LogFields): void
+  warn(event: string, fields?: LogFields): void
+  error(event: string, fields?: LogFields): void
+}
+
+/**
+ * Creates a JSON-lines logger. Every line has a UTC `ts`, a `level` and an `event`; values are
+ * JSON-encoded, so a CR or LF inside a username cannot start a forged line.
+ */
+export function createLogger(write: (line: string) => void = console.log): Logger {
+  const emit = (level: string, event: string, fields: LogFields = {}) => {
+    const { ts: _ts, level: _level, event: _event, ...rest } = fields
+    write(JSON.stringify({ ts: new Date().toISOString(), level, event, ...rest }))
+  }
+  return {
+    info: (event, fields) => emit('info', event, fields),
+    warn: (event, fields) => emit('warn', event, fields),
+    error: (event, fields) => emit('error', event, fields),
+  }
+}
+
+/** A logger that adds `fields` (a request id, say) to every line; a line's own fields win. */
+export function withFields(logger: Logger, fields: LogFields): Logger {
+  return {
+    info: (event, more) => logger.info(event, { ...fields, ...more }),
+    warn: (event, more) => logger.warn(event, { ...fields, ...more }),
+    error: (event, more) => logger.error(event, { ...fields, ...more }),
+  }
+}
+
+/** A logger that drops everything, for tests that do not look at logs. */
+export const silentLogger: Logger = { info() {}, warn() {}, error() {} }

@@ -1,0 +1,78 @@
+import type { Hono, MiddlewareHandler } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import { cors } from 'hono/cors'
+import { createMiddleware } from 'hono/factory'
+import { HTTPException } from 'hono/http-exception'
+import { methodNotAllowed } from 'hono/method-not-allowed'
+import { timeout } from 'hono/timeout'
+import type { AppEnv, AppServices } from '../app'
+import { ApiError } from '../errors'
+import { withFields } from '../logger'
+import { resolveClientAddress } from './client-address'
+
+/** Longest path written to a log line; the rest is cut. */
+const MAX_LOGGED_PATH = 200
+
+/**
+ * The request-level protections, in order: the client address and a per-request logger, one
+ * `http_request` log line per request, `Cache-Control: no-store` unless a route set otherwise,
+ * CORS (only when origins are configured), 405 with `Allow` for a known path and a wrong
+ * method, the request deadline (503; it covers reading the body too), and the body size limit
+ * (413 before parsing).
+ * `app` is the app being built: the 405 check reads its routes.
+ */
+export function hardening(app: Hono<AppEnv>, deps: AppServices): MiddlewareHandler<AppEnv>[] {
+  const { security } = deps
+  const chain: MiddlewareHandler<AppEnv>[] = [
+    createMiddleware<AppEnv>(async (c, next) => {
+      const address = resolveClientAddress(c, deps.clientAddress, security.trustProxyHops)
+      c.set('clientAddress', address)
+      c.set('logger', withFields(deps.logger, { request_id: c.get('requestId'), ip: address }))
+      await next()
+    }),
+    createMiddleware<AppEnv>(async (c, next) => {
+      const started = performance.now()
+      await next()
+      const { status } = c.res
+      c.get('logger')[status >= 500 ? 'error' : 'info']('http_request', {
+        method: c.req.method,
+        path: c.req.path.slice(0, MAX_LOGGED_PATH),
+        status,
+        duration_ms: Math.round((performance.now() - started) * 10) / 10,
+      })
+    }),
+    createMiddleware<AppEnv>(async (c, next) => {
+      await next()
+      if (!c.res.headers.has('cache-control')) c.header('Cache-Control', 'no-store')
+    }),
+  ]
+  if (security.corsOrigins.length > 0) {
+    chain.push(
+      cors({
+        origin: security.corsOrigins.includes('*') ? '*' : security.corsOrigins,
+        allowMethods: ['GET', 'HEAD', 'POST'],
+        allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+        exposeHeaders: ['Retry-After', 'WWW-Authenticate', 'X-Request-Id'],
+        maxAge: 600,
+      }),
+    )
+  }
+  chain.push(
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, methods) =>
+        c.json({ detail: 'Method Not Allowed' }, 405, { Allow: methods.join(', ') }),
+    }),
+    timeout(security.requestTimeoutMs, (c) => {
+      c.get('logger').warn('request_timeout', { timeout_ms: security.requestTimeoutMs })
+      return new HTTPException(503, { message: 'Service temporarily unavailable' })
+    }),
+    bodyLimit({
+      maxSize: security.bodyLimitBytes,
+      onError: () => {
+        throw new ApiError(413, 'Request body too large')
+      },
+    }),
+  )
+  return chain
+}

@@ -1,0 +1,70 @@
+import type { OpenAPIHono } from '@hono/zod-openapi'
+import type { Env } from 'hono'
+import pkg from '../../package.json' with { type: 'json' }
+import { swaggerUiRoutes } from './swagger-ui'
+
+/** Where the OpenAPI document is served. */
+export const OPENAPI_PATH = '/openapi.json'
+
+/** The OpenAPI 3.1 document, as `getOpenAPI31Document` builds it. */
+export type OpenApiDocument = ReturnType<OpenAPIHono['getOpenAPI31Document']>
+
+const DESCRIPTION = `Registers users, logs them in with the OAuth2 password grant and validates the JWT access
+tokens it issues. Gateways call \`GET /validate\` as a forward-auth check (nginx \`auth_request\`,
+Traefik ForwardAuth, Envoy \`ext_authz\`).
+
+To try the protected endpoints here: register with \`POST /register\`, then press **Authorize** and
+log in through the OAuth2 password flow (client id and secret stay empty).`
+
+function registerSecuritySchemes<E extends Env>(app: OpenAPIHono<E>): void {
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+    description: 'An access token from `POST /token`, sent as `Authorization: Bearer <token>`.',
+  })
+  app.openAPIRegistry.registerComponent('securitySchemes', 'oauth2', {
+    type: 'oauth2',
+    description:
+      'The OAuth2 password grant (RFC 6749 §4.3) at `POST /token`, for first-party clients.',
+    flows: { password: { tokenUrl: '/token', scopes: {} } },
+  })
+}
+
+/**
+ * The app's OpenAPI 3.1 document, generated from the zod schemas its routes validate with. Routes
+ * declare `security: [{ bearer: [] }]`; every such operation also lists the OAuth2 password flow,
+ * which yields the same bearer token, so that Swagger UI's Authorize dialog applies to it.
+ */
+function buildOpenApiDocument<E extends Env>(app: OpenAPIHono<E>): OpenApiDocument {
+  const document = app.getOpenAPI31Document({
+    openapi: '3.1.0',
+    info: { title: 'edge-auth', version: pkg.version, description: DESCRIPTION },
+    tags: [
+      { name: 'accounts', description: 'Registration' },
+      { name: 'tokens', description: 'Logging in and validating access tokens' },
+    ],
+  })
+  for (const item of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(item) as { security?: Record<string, string[]>[] }[]) {
+      if (operation.security?.some((requirement) => 'bearer' in requirement)) {
+        operation.security = [...operation.security, { oauth2: [] }]
+      }
+    }
+  }
+  return document
+}
+
+/**
+ * Serves the documentation: the OpenAPI document at `GET /openapi.json` (built on first request,
+ * when every route is registered) and Swagger UI at `GET /docs`.
+ */
+export function mountApiDocs<E extends Env>(app: OpenAPIHono<E>): void {
+  registerSecuritySchemes(app)
+  let document: OpenApiDocument | undefined
+  app.get(OPENAPI_PATH, (c) => {
+    document ??= buildOpenApiDocument(app)
+    return c.json(document)
+  })
+  app.route('/', swaggerUiRoutes())
+}

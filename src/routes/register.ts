@@ -1,0 +1,92 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import type { AppServices } from '../app'
+import {
+  canonicalName,
+  canonicalUsername,
+  nameProblem,
+  passwordProblem,
+  usernameProblem,
+} from '../auth/credentials'
+import { insertUser } from '../db/users'
+import { ApiError, tooManyRequests } from '../errors'
+import { requireJson } from '../middleware/body'
+import { createRouter } from './router'
+import { ErrorSchema, jsonContent, text, ValidationErrorSchema } from './schemas'
+
+const INPUT_BOUND = 4096
+
+const RegisterSchema = z
+  .object({
+    name: text().max(INPUT_BOUND).transform(canonicalName).openapi({ example: 'Alice Liddell' }),
+    username: text().max(INPUT_BOUND).transform(canonicalUsername).openapi({
+      example: 'alice',
+      description: 'Trimmed and NFKC-normalised; 3-32 letters, digits, ".", "_", "-"',
+    }),
+    password: text().max(INPUT_BOUND).openapi({
+      example: 'correct horse battery staple',
+      description: '8-128 characters, never truncated',
+    }),
+  })
+  .superRefine((value, ctx) => {
+    const problems = [
+      ['name', nameProblem(value.name)],
+      ['username', usernameProblem(value.username)],
+      ['password', passwordProblem(value.password, value.username)],
+    ] as const
+    for (const [field, message] of problems) {
+      if (message !== null) ctx.addIssue({ code: 'custom', path: [field], message })
+    }
+  })
+  .openapi('RegisterRequest')
+
+const UserSchema = z
+  .object({
+    id: z.number().int().openapi({ example: 1 }),
+    name: z.string().openapi({ example: 'Alice Liddell' }),
+    username: z.string().openapi({ example: 'alice' }),
+  })
+  .openapi('User')
+
+const route = createRoute({
+  method: 'post',
+  path: '/register',
+  tags: ['accounts'],
+  summary: 'Register a user',
+  middleware: [requireJson()] as const,
+  request: {
+    body: { content: { 'application/json': { schema: RegisterSchema } }, required: true },
+  },
+  responses: {
+    201: jsonContent(UserSchema, 'The user was created'),
+    409: jsonContent(ErrorSchema, 'The username is taken (case-insensitively)'),
+    413: jsonContent(ErrorSchema, 'The body is too large'),
+    415: jsonContent(ErrorSchema, 'The body is not JSON'),
+    422: jsonContent(ValidationErrorSchema, 'The body breaks a registration rule'),
+    429: jsonContent(ErrorSchema, 'Too many registrations from this address; see Retry-After'),
+  },
+})
+
+/** `POST /register`: creates an account in one statement; a taken username is a 409. */
+export function registerRoutes(deps: AppServices) {
+  return createRouter().openapi(route, async (c) => {
+    const { name, username, password } = c.req.valid('json')
+    const verdict = await deps.throttle.checkRegistration(c.get('clientAddress'))
+    if (!verdict.allowed) {
+      if (verdict.blockStarted) {
+        c.get('logger').warn('excess_rate_limit_exceeded', {
+          scope: verdict.scope,
+          retry_after: verdict.retryAfterSeconds,
+        })
+      }
+      throw tooManyRequests(
+        'Too many registrations from this address; try again later',
+        verdict.retryAfterSeconds,
+      )
+    }
+    const hashedPassword = await deps.passwords.hash(password)
+    const user = await insertUser(deps.db, { name, username, hashedPassword })
+    if (user === null) throw new ApiError(409, 'User already exists')
+    c.get('logger').info('user_created', { user_id: user.id })
+    return c.json(user, 201)
+  })
+}

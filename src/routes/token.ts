@@ -1,0 +1,249 @@
+import { createRoute, z } from '@hono/zod-openapi'
+import type { AppServices } from '../app'
+import { canonicalUsername, LOGIN_LIMITS } from '../auth/credentials'
+import type { LoginAccount, ThrottleVerdict } from '../auth/throttle'
+import { findLoginUser, replacePasswordHash } from '../db/users'
+import { ApiError, bearerChallenge, tooManyRequests } from '../errors'
+import type { Logger } from '../logger'
+import { requireForm } from '../middleware/body'
+import { createRouter } from './router'
+import { jsonContent } from './schemas'
+
+const TokenRequestSchema = z
+  .object({
+    grant_type: z
+      .string()
+      .optional()
+      .openapi({ example: 'password', description: '`password` (the default) or `refresh_token`' }),
+    username: z.string().optional().openapi({ example: 'alice' }),
+    password: z.string().optional().openapi({ example: 'correct horse battery staple' }),
+    refresh_token: z
+      .string()
+      .optional()
+      .openapi({ description: 'With `grant_type=refresh_token`: the refresh token to exchange' }),
+    scope: z.string().optional(),
+    client_id: z.string().optional(),
+    client_secret: z.string().optional(),
+  })
+  .openapi('TokenRequest')
+
+const TokenSchema = z
+  .object({
+    access_token: z.string(),
+    token_type: z.literal('bearer'),
+    expires_in: z.number().int().openapi({ example: 1800 }),
+    refresh_token: z.string().openapi({
+      description: 'Opaque, single use: exchange it with `grant_type=refresh_token`',
+    }),
+  })
+  .openapi('Token')
+
+/** RFC 6749 §5.2 error body, with FastAPI's `detail` beside it. */
+export const OAuthErrorSchema = z
+  .object({
+    error: z.enum(['invalid_request', 'unsupported_grant_type', 'invalid_grant']),
+    error_description: z.string(),
+    detail: z.string(),
+  })
+  .openapi('OAuthError')
+
+const route = createRoute({
+  method: 'post',
+  path: '/token',
+  tags: ['tokens'],
+  summary: 'Log in (password grant) or refresh a session (refresh_token grant)',
+  description:
+    'The password grant is for first-party clients only (RFC 9700 §2.4) and answers 401 alike for an unknown user and a wrong password. The refresh_token grant consumes the refresh token and returns its successor; a refresh token that is unknown, expired, revoked or already used is a 400 invalid_grant, and one used again after the grace window revokes its whole session.',
+  middleware: [requireForm()] as const,
+  request: {
+    body: {
+      content: {
+        'application/x-www-form-urlencoded': { schema: TokenRequestSchema },
+        'multipart/form-data': { schema: TokenRequestSchema },
+      },
+      required: true,
+    },
+  },
+  responses: {
+    200: jsonContent(TokenSchema, 'An access token and a refresh token'),
+    400: jsonContent(
+      OAuthErrorSchema,
+      'A malformed token request, or an unusable refresh token (RFC 6749 §5.2)',
+    ),
+    401: jsonContent(z.object({ detail: z.string() }), 'Incorrect username or password'),
+    413: jsonContent(z.object({ detail: z.string() }), 'The body is too large'),
+    415: jsonContent(z.object({ detail: z.string() }), 'The body is not a form'),
+    429: jsonContent(
+      z.object({ detail: z.string() }),
+      'Too many failed attempts for this account or from this address; see Retry-After',
+    ),
+  },
+})
+
+const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' }
+
+/** An OAuth2 error response (RFC 6749 §5.2), with FastAPI's `detail` beside it. */
+export function oauthError(
+  error: 'invalid_request' | 'unsupported_grant_type' | 'invalid_grant',
+  description: string,
+) {
+  return new ApiError(400, description, NO_STORE, { error, error_description: description })
+}
+
+const badCredentials = () =>
+  new ApiError(401, 'Incorrect username or password', { 'WWW-Authenticate': bearerChallenge() })
+
+/** The longest refresh_token parameter read at all (ours are 43 characters). */
+const MAX_REFRESH_TOKEN_LENGTH = 512
+
+type TokenForm = z.infer<typeof TokenRequestSchema>
+
+/** `POST /token`: the OAuth2 password grant and the refresh_token grant (RFC 6749 §4.3, §6). */
+export function tokenRoutes(deps: AppServices) {
+  return createRouter().openapi(
+    route,
+    async (c) => {
+      const form = c.req.valid('form')
+      const grant = form.grant_type ?? 'password'
+      if (grant !== 'password' && grant !== 'refresh_token') {
+        throw oauthError(
+          'unsupported_grant_type',
+          'grant_type must be "password" or "refresh_token"',
+        )
+      }
+      const request = { log: c.get('logger'), address: c.get('clientAddress') }
+      const tokens =
+        grant === 'password'
+          ? await passwordGrant(deps, request, form)
+          : await refreshGrant(deps, request, form)
+      return c.json(tokens, 200, NO_STORE)
+    },
+    (result) => {
+      if (!result.success)
+        throw oauthError('invalid_request', 'each parameter must be given once, as text')
+    },
+  )
+}
+
+/** What a grant needs of its request: the request's logger and the client's address. */
+interface GrantRequest {
+  log: Logger
+  address: string | undefined
+}
+
+async function passwordGrant(deps: AppServices, { log, address }: GrantRequest, form: TokenForm) {
+  const { username, password } = form
+  if (!username || !password)
+    throw oauthError('invalid_request', 'username and password are required')
+  if (username.length > LOGIN_LIMITS.username || password.length > LOGIN_LIMITS.password) {
+    throw oauthError('invalid_request', 'username or password is too long')
+  }
+  const user = await lookUp(deps, username)
+  const account: LoginAccount = user ? { userId: user.id } : { username }
+  const verdict = await deps.throttle.checkLogin(account, address)
+  if (!verdict.allowed) {
+    throw throttled(log, verdict, user?.id, 'authn_login_fail', 'Too many failed login attempts')
+  }
+  if (user === undefined) {
+    await deps.passwords.verifyDummy(password)
+    log.warn('authn_login_fail', { reason: 'unknown_user' })
+    throw badCredentials()
+  }
+  if (!(await deps.passwords.verify(password, user.hashedPassword))) {
+    log.warn('authn_login_fail', { user_id: user.id, reason: 'wrong_password' })
+    throw badCredentials()
+  }
+  await deps.throttle.loginSucceeded(account, address)
+  if (deps.passwords.needsRehash(user.hashedPassword)) await upgradeHash(deps, log, user, password)
+  const session = await deps.sessions.start(user)
+  if (session === null) {
+    log.warn('authn_login_fail', { user_id: user.id, reason: 'deleted' })
+    throw badCredentials()
+  }
+  const issued = await deps.tokens.issueAccessToken(session.user)
+  log.info('authn_login_success', { user_id: user.id })
+  log.info('authn_token_created', {
+    user_id: user.id,
+    jti: issued.claims.jti,
+    exp: issued.claims.exp,
+  })
+  return tokenBody(issued, session.refreshToken)
+}
+
+/**
+ * The 429 (with `Retry-After`) for a password attempt the throttle refused, logged: the block's
+ * start once (`authn_login_lock` for an account, `excess_rate_limit_exceeded` for an address),
+ * then `failEvent` with reason `throttled`. Shared by every endpoint that checks a password.
+ */
+export function throttled(
+  log: Logger,
+  verdict: Extract<ThrottleVerdict, { allowed: false }>,
+  userId: number | undefined,
+  failEvent: string,
+  detail: string,
+): ApiError {
+  const fields = { user_id: userId, scope: verdict.scope }
+  if (verdict.blockStarted) {
+    const event =
+      verdict.scope === 'loginAccount' ? 'authn_login_lock' : 'excess_rate_limit_exceeded'
+    log.warn(event, { ...fields, retry_after: verdict.retryAfterSeconds })
+  }
+  log.warn(failEvent, { ...fields, reason: 'throttled' })
+  return tooManyRequests(`${detail}; try again later`, verdict.retryAfterSeconds)
+}
+
+async function refreshGrant(deps: AppServices, { log }: GrantRequest, form: TokenForm) {
+  const presented = form.refresh_token
+  if (!presented) throw oauthError('invalid_request', 'refresh_token is required')
+  if (presented.length > MAX_REFRESH_TOKEN_LENGTH) {
+    throw oauthError('invalid_request', 'refresh_token is too long')
+  }
+  const outcome = await deps.sessions.rotate(presented)
+  if (!outcome.ok) {
+    const fields = { user_id: outcome.userId, reason: outcome.reason }
+    if (outcome.reason === 'reused') log.warn('authn_refresh_reuse_detected', fields)
+    else log.info('authn_refresh_fail', fields)
+    throw oauthError(
+      'invalid_grant',
+      'The refresh token is invalid, expired, revoked or already used',
+    )
+  }
+  const issued = await deps.tokens.issueAccessToken(outcome.user)
+  log.info('authn_refresh_success', { user_id: outcome.user.id })
+  log.info('authn_token_created', {
+    user_id: outcome.user.id,
+    jti: issued.claims.jti,
+    exp: issued.claims.exp,
+  })
+  return tokenBody(issued, outcome.refreshToken)
+}
+
+function tokenBody(issued: { token: string; expiresIn: number }, refreshToken: string) {
+  return {
+    access_token: issued.token,
+    token_type: 'bearer' as const,
+    expires_in: issued.expiresIn,
+    refresh_token: refreshToken,
+  }
+}
+
+async function lookUp(deps: AppServices, typed: string) {
+  // Postgres text cannot hold NUL or lone surrogates: such a name can match no account.
+  if (typed.includes('\0') || !typed.isWellFormed()) return undefined
+  return findLoginUser(deps.db, typed, canonicalUsername(typed))
+}
+
+async function upgradeHash(
+  deps: AppServices,
+  log: Logger,
+  user: { id: number; hashedPassword: string },
+  password: string,
+) {
+  try {
+    const fresh = await deps.passwords.hash(password)
+    await replacePasswordHash(deps.db, user.id, user.hashedPassword, fresh)
+    log.info('authn_password_rehashed', { user_id: user.id })
+  } catch {
+    log.warn('authn_password_rehash_failed', { user_id: user.id })
+  }
+}

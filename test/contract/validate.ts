@@ -1,0 +1,160 @@
+import { createHmac } from 'node:crypto'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { forgeJwt, nowSeconds as now } from '../support/jwt'
+import { CONTRACT_SECRET, client, loginToken, registerUser, type TargetRef } from './target'
+
+const HS256 = { alg: 'HS256', typ: 'JWT' }
+const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+
+async function expectInvalid(res: Response) {
+  expect(res.status).toBe(401)
+  expect(res.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"')
+  expect(await res.json()).toEqual({ detail: 'Invalid token' })
+}
+
+/** `POST /validate`: bearer tokens, RFC 6750 challenges, and JWT attacks. */
+export function validateContract(target: TargetRef): void {
+  const { validate } = client(target)
+  let username: string
+  let token: string
+  const forge = (
+    payload: Record<string, unknown> | string,
+    header: Record<string, unknown> = HS256,
+  ) => forgeJwt(header, payload, CONTRACT_SECRET)
+
+  describe('POST /validate', () => {
+    beforeAll(async () => {
+      username = (await registerUser(target, 'carol')).username
+      token = await loginToken(target, username)
+    })
+
+    it('accepts a token it issued: 200 {username, valid: true}', async () => {
+      const res = await validate(`Bearer ${token}`)
+      expect(res.status).toBe(200)
+      expect(await res.json()).toEqual({ username, valid: true })
+    })
+
+    it.each(['bearer', 'BEARER', 'BeArEr'])('accepts the scheme spelled %s', async (scheme) => {
+      expect((await validate(`${scheme} ${token}`)).status).toBe(200)
+    })
+
+    it('tolerates nbf and iat a few seconds ahead (clock skew)', async () => {
+      const skewed = forge({ sub: username, exp: now() + 600, nbf: now() + 5, iat: now() + 5 })
+      expect((await validate(`Bearer ${skewed}`)).status).toBe(200)
+    })
+
+    it('refuses a Python-shaped token ({sub, exp}) for an account registered here', async () => {
+      // Such tokens carry no session start; only accounts adopted from the Python service, never
+      // logged out since, honour them (test/takeover.test.ts).
+      await expectInvalid(await validate(`Bearer ${forge({ sub: username, exp: now() + 600 })}`))
+    })
+
+    describe('without bearer credentials: 401, WWW-Authenticate: Bearer without error (RFC 6750 §3)', () => {
+      it.each([
+        ['no Authorization header', undefined],
+        ['another scheme', `Basic ${Buffer.from('carol:pw').toString('base64')}`],
+        ['a bare token without scheme', 'TOKEN'],
+      ])('%s', async (_case, header) => {
+        const res = await validate(header === 'TOKEN' ? token : header)
+        expect(res.status).toBe(401)
+        expect(res.headers.get('www-authenticate')).toBe('Bearer')
+        expect(await res.json()).toEqual({ detail: 'Not authenticated' })
+      })
+
+      it('a token in the query string is never read', async () => {
+        const res = await target().fetch(`/validate?access_token=${token}`, { method: 'POST' })
+        expect(res.status).toBe(401)
+        expect(res.headers.get('www-authenticate')).toBe('Bearer')
+      })
+    })
+
+    describe('rejects with 401 invalid_token', () => {
+      it('"Bearer" with nothing after it', async () => {
+        await expectInvalid(await validate('Bearer '))
+      })
+      it('two tokens', async () => {
+        await expectInvalid(await validate(`Bearer ${token} ${token}`))
+      })
+      it('garbage', async () => {
+        await expectInvalid(await validate('Bearer not-a-jwt'))
+      })
+      it('four segments', async () => {
+        await expectInvalid(await validate(`Bearer ${token}.extra`))
+      })
+      it('a token over 8 KiB', async () => {
+        await expectInvalid(await validate(`Bearer ${'a'.repeat(9000)}.${'b'.repeat(10)}.c`))
+      })
+      it('a header that is not JSON', async () => {
+        const [, p, s] = token.split('.')
+        await expectInvalid(
+          await validate(`Bearer ${Buffer.from('{oops').toString('base64url')}.${p}.${s}`),
+        )
+      })
+      it('a payload that is not JSON', async () => {
+        await expectInvalid(await validate(`Bearer ${forge('{not json')}`))
+      })
+      it('a payload that is a JSON array', async () => {
+        await expectInvalid(await validate(`Bearer ${forge('[1,2]')}`))
+      })
+      it('a tampered payload', async () => {
+        const [h, , s] = token.split('.')
+        await expectInvalid(
+          await validate(`Bearer ${h}.${b64({ sub: 'admin', exp: now() + 600 })}.${s}`),
+        )
+      })
+      it('a stripped signature', async () => {
+        const [h, p] = token.split('.')
+        await expectInvalid(await validate(`Bearer ${h}.${p}.`))
+      })
+      it('a signature made with another secret', async () => {
+        const other = forgeJwt(HS256, { sub: username, exp: now() + 600 }, `${CONTRACT_SECRET}-x`)
+        await expectInvalid(await validate(`Bearer ${other}`))
+      })
+      it.each(['none', 'None', 'NONE', 'nOnE'])('alg %s', async (alg) => {
+        const payload = b64({ sub: username, exp: now() + 600 })
+        await expectInvalid(await validate(`Bearer ${b64({ alg, typ: 'JWT' })}.${payload}.`))
+      })
+      it.each(['HS384', 'HS512', 'RS256', 'ES256'])(
+        'alg %s, even signed with the secret',
+        async (alg) => {
+          const body = `${b64({ alg, typ: 'JWT' })}.${b64({ sub: username, exp: now() + 600 })}`
+          const digest = alg === 'HS512' ? 'sha512' : 'sha384'
+          const s = createHmac(digest, CONTRACT_SECRET).update(body).digest('base64url')
+          await expectInvalid(await validate(`Bearer ${body}.${s}`))
+        },
+      )
+      it('a missing exp', async () => {
+        await expectInvalid(await validate(`Bearer ${forge({ sub: username })}`))
+      })
+      it('a non-numeric exp', async () => {
+        await expectInvalid(
+          await validate(`Bearer ${forge({ sub: username, exp: String(now() + 600) })}`),
+        )
+      })
+      it('an exp in the past', async () => {
+        await expectInvalid(await validate(`Bearer ${forge({ sub: username, exp: now() - 1 })}`))
+      })
+      it('an nbf beyond the leeway', async () => {
+        const forged = forge({ sub: username, exp: now() + 600, nbf: now() + 120 })
+        await expectInvalid(await validate(`Bearer ${forged}`))
+      })
+      it('an iat beyond the leeway', async () => {
+        const forged = forge({ sub: username, exp: now() + 600, iat: now() + 120 })
+        await expectInvalid(await validate(`Bearer ${forged}`))
+      })
+      it('a missing sub', async () => {
+        await expectInvalid(await validate(`Bearer ${forge({ exp: now() + 600 })}`))
+      })
+      it('an empty sub', async () => {
+        await expectInvalid(await validate(`Bearer ${forge({ sub: '', exp: now() + 600 })}`))
+      })
+      it('a non-string sub', async () => {
+        await expectInvalid(await validate(`Bearer ${forge({ sub: 42, exp: now() + 600 })}`))
+      })
+      it('a crit header', async () => {
+        const forged = forge({ sub: username, exp: now() + 600 }, { ...HS256, crit: ['exp'] })
+        await expectInvalid(await validate(`Bearer ${forged}`))
+      })
+    })
+  })
+}

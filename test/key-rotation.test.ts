@@ -1,0 +1,167 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import {
+  createTokenService,
+  InvalidTokenError,
+  keyIdOf,
+  type TokenServiceOptions,
+} from '../src/auth/tokens'
+import { parseConfig } from '../src/config'
+import { makeTestApp, type TestApp } from './support/app'
+import { forgeJwt, nowSeconds } from './support/jwt'
+
+const OLD = 'old-secret-0123456789abcdef0123456789abcdef'
+const OLDER = 'older-secret-0123456789abcdef0123456789abcd'
+const NEW = 'new-secret-0123456789abcdef0123456789abcdef'
+const user = { id: 7, username: 'rotator' }
+
+const service = (options: Partial<TokenServiceOptions> = {}) =>
+  createTokenService({ secret: NEW, accessTokenTtlSeconds: 600, ...options })
+const headerOf = (token: string) =>
+  JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString())
+const claims = () => ({ sub: user.username, exp: nowSeconds() + 600 })
+
+async function failure(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise
+  } catch (error) {
+    if (error instanceof InvalidTokenError) return error.reason
+    throw error
+  }
+  return 'accepted'
+}
+
+describe('key ids', () => {
+  it('are derived from the secret: stable, distinct per secret, and not the secret', async () => {
+    const [a, b, c] = [await keyIdOf(NEW), await keyIdOf(NEW), await keyIdOf(OLD)]
+    expect(a).toBe(b)
+    expect(a).not.toBe(c)
+    expect(a).toMatch(/^[A-Za-z0-9_-]{16}$/)
+    expect(NEW).not.toContain(a)
+  })
+
+  it('new tokens carry the signing key id in the header', async () => {
+    const { token } = await service({ previousSecrets: [OLD] }).issueAccessToken(user)
+    expect(headerOf(token)).toEqual({ alg: 'HS256', typ: 'JWT', kid: await keyIdOf(NEW) })
+  })
+})
+
+describe('rotation: JWT_SECRET signs, JWT_PREVIOUS_SECRETS still verify', () => {
+  const rotated = service({ previousSecrets: [OLD, OLDER] })
+
+  it('accepts tokens signed before the rotation, by their kid', async () => {
+    const before = await service({ secret: OLD }).issueAccessToken(user)
+    const older = await service({ secret: OLDER }).issueAccessToken(user)
+    expect((await rotated.verifyAccessToken(before.token)).sub).toBe(user.username)
+    expect((await rotated.verifyAccessToken(older.token)).sub).toBe(user.username)
+  })
+
+  it("accepts kid-less tokens (the Python service's) made with any configured key", async () => {
+    for (const secret of [NEW, OLD, OLDER]) {
+      const token = forgeJwt({ alg: 'HS256', typ: 'JWT' }, claims(), secret)
+      expect((await rotated.verifyAccessToken(token)).sub).toBe(user.username)
+    }
+  })
+
+  it('refuses a kid-less token made with a key that is not configured', async () => {
+    const token = forgeJwt(
+      { alg: 'HS256', typ: 'JWT' },
+      claims(),
+      'some-other-secret-0123456789abcdef',
+    )
+    expect(await failure(rotated.verifyAccessToken(token))).toBe('signature')
+  })
+
+  it('refuses tokens of a secret once it is dropped from the configuration', async () => {
+    const before = await service({ secret: OLD }).issueAccessToken(user)
+    expect(await failure(service().verifyAccessToken(before.token))).toBe('key')
+  })
+
+  it('refuses a kid outside the configured keys, even when the signature is good', async () => {
+    for (const kid of ['unknown', '', 'x'.repeat(16), 42, null, ['a']]) {
+      const token = forgeJwt({ alg: 'HS256', typ: 'JWT', kid }, claims(), NEW)
+      expect(await failure(rotated.verifyAccessToken(token))).toBe('key')
+    }
+  })
+
+  it('checks a token only against the key its kid names', async () => {
+    const token = forgeJwt({ alg: 'HS256', typ: 'JWT', kid: await keyIdOf(OLD) }, claims(), NEW)
+    expect(await failure(rotated.verifyAccessToken(token))).toBe('signature')
+  })
+
+  it.each([
+    ['jku', 'https://attacker.example/jwks.json'],
+    ['x5u', 'https://attacker.example/cert.pem'],
+    ['jwk', { kty: 'oct', k: Buffer.from(NEW).toString('base64url') }],
+    ['x5c', ['MIIB']],
+  ])(
+    'refuses a token with a %s header, even when signed with a configured key',
+    async (name, value) => {
+      for (const kid of [undefined, await keyIdOf(NEW)]) {
+        const token = forgeJwt({ alg: 'HS256', typ: 'JWT', kid, [name]: value }, claims(), NEW)
+        expect(await failure(rotated.verifyAccessToken(token))).toBe('key')
+      }
+    },
+  )
+
+  it('imports each key once, however many tokens it signs and verifies', async () => {
+    const spy = vi.spyOn(crypto.subtle, 'importKey')
+    try {
+      const fresh = service({ previousSecrets: [OLD, OLDER] })
+      for (let i = 0; i < 5; i++) {
+        const { token } = await fresh.issueAccessToken(user)
+        await fresh.verifyAccessToken(token)
+        await fresh.verifyAccessToken(forgeJwt({ alg: 'HS256' }, claims(), OLDER))
+      }
+      expect(spy).toHaveBeenCalledTimes(3)
+    } finally {
+      spy.mockRestore()
+    }
+  })
+})
+
+describe('rotation through the service', () => {
+  let t: TestApp
+  beforeAll(async () => {
+    t = await makeTestApp({ jwt: { secret: NEW, previousSecrets: [OLD] } })
+  })
+  afterAll(() => t.close())
+
+  it('validates a token from before the rotation and issues new ones with the new kid', async () => {
+    const password = 'correct horse battery staple'
+    const created = await (await t.register({ name: 'Rot', username: 'rot_user', password })).json()
+    const before = await service({ secret: OLD }).issueAccessToken(created)
+    const res = await t.validate(`Bearer ${before.token}`)
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ username: 'rot_user', valid: true })
+
+    const { access_token } = await (await t.login({ username: 'rot_user', password })).json()
+    expect(headerOf(access_token).kid).toBe(await keyIdOf(NEW))
+    expect((await t.validate(`Bearer ${access_token}`)).status).toBe(200)
+  })
+
+  it('answers 401 invalid_token for a token with a jku header', async () => {
+    const token = forgeJwt({ alg: 'HS256', jku: 'https://attacker.example/k' }, claims(), NEW)
+    const res = await t.validate(`Bearer ${token}`)
+    expect(res.status).toBe(401)
+    expect(res.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"')
+  })
+})
+
+describe('JWT_PREVIOUS_SECRETS', () => {
+  it('is a comma-separated list, trimmed, empty entries ignored', () => {
+    const config = parseConfig({ JWT_SECRET: NEW, JWT_PREVIOUS_SECRETS: ` ${OLD} ,, ${OLDER},` })
+    expect(config.jwt.previousSecrets).toEqual([OLD, OLDER])
+    expect(parseConfig({ JWT_SECRET: NEW }).jwt.previousSecrets).toEqual([])
+  })
+
+  it('warns about a short previous secret without naming it, even in production', () => {
+    const config = parseConfig({
+      NODE_ENV: 'production',
+      JWT_SECRET: NEW,
+      JWT_PREVIOUS_SECRETS: 'python-secret',
+    })
+    expect(config.jwt.previousSecrets).toEqual(['python-secret'])
+    expect(config.warnings.join('\n')).toContain('JWT_PREVIOUS_SECRETS')
+    expect(config.warnings.join('\n')).not.toContain('python-secret')
+  })
+})

@@ -1,0 +1,181 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DEFAULT_SECURITY } from '../src/config'
+import { createLogger } from '../src/logger'
+import { makeTestApp, TEST_PEER_HEADER, TEST_SECRET, type TestApp } from './support/app'
+import { forgeJwt, nowSeconds } from './support/jwt'
+
+type Line = Record<string, unknown> & { ts: string; level: string; event: string }
+
+let t: TestApp
+beforeAll(async () => {
+  t = await makeTestApp({
+    security: {
+      ...DEFAULT_SECURITY,
+      throttle: {
+        ...DEFAULT_SECURITY.throttle,
+        registerAddress: { max: 2, windowSeconds: 3600, lockoutSeconds: 3600 },
+      },
+    },
+  })
+})
+afterAll(() => t.close())
+
+/** The lines written while `run` ran, each checked to be exactly one JSON object. */
+async function captured(run: () => Promise<void>): Promise<Line[]> {
+  const from = t.logs.length
+  await run()
+  return t.logs.slice(from).map((raw) => {
+    expect(raw).not.toMatch(/[\r\n]/)
+    return JSON.parse(raw) as Line
+  })
+}
+
+const form = (fields: Record<string, string>, headers: Record<string, string> = {}) =>
+  t.app.request('/token', {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(fields).toString(),
+  })
+
+describe('log lines', () => {
+  it('one http_request line per request: method, path, status, duration, request id, address; UTC time', async () => {
+    const lines = await captured(async () => {
+      const res = await t.app.request('/healthz?token=secret-in-query', {
+        headers: { 'x-request-id': 'req-log-1', [TEST_PEER_HEADER]: '192.0.2.10' },
+      })
+      expect(res.status).toBe(200)
+    })
+    expect(lines).toHaveLength(1)
+    const [line] = lines as [Line]
+    expect(line).toEqual({
+      ts: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      level: 'info',
+      event: 'http_request',
+      request_id: 'req-log-1',
+      ip: '192.0.2.10',
+      method: 'GET',
+      path: '/healthz',
+      status: 200,
+      duration_ms: expect.any(Number),
+    })
+    expect(line.duration_ms as number).toBeGreaterThanOrEqual(0)
+  })
+
+  it('a generated request id is the one sent back in X-Request-Id', async () => {
+    let header: string | null = null
+    const lines = await captured(async () => {
+      header = (await t.app.request('/nope')).headers.get('x-request-id')
+    })
+    expect(header).toMatch(/^[0-9a-f-]{36}$/)
+    expect(lines[0]).toMatchObject({ event: 'http_request', status: 404, request_id: header })
+  })
+
+  it('security events use the OWASP vocabulary, carry the request id, and never a secret', async () => {
+    const username = `logged_${Math.random().toString(36).slice(2, 8)}`
+    const password = 'a-very-distinctive-password-42'
+    const wrong = 'another-distinctive-wrong-one'
+    const peer = { [TEST_PEER_HEADER]: '192.0.2.77' }
+    const secrets: string[] = [password, wrong, TEST_SECRET]
+    const lines = await captured(async () => {
+      const registration = (u: string) =>
+        t.app.request('/register', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...peer },
+          body: JSON.stringify({ name: 'Logged', username: u, password }),
+        })
+      expect((await registration(username)).status).toBe(201)
+      expect((await registration(`${username}_2`)).status).toBe(201)
+      expect((await registration(`${username}_3`)).status).toBe(429)
+
+      const ok = await form({ username, password }, { 'x-request-id': 'req-login-ok' })
+      const token = (await ok.json()).access_token as string
+      secrets.push(token, token.split('.')[2] as string)
+      const checked = await t.app.request('/validate', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+      })
+      expect(checked.status).toBe(200)
+      const forged = forgeJwt(
+        { alg: 'HS256' },
+        { sub: username, exp: nowSeconds() - 5 },
+        TEST_SECRET,
+      )
+      secrets.push(forged)
+      await t.app.request('/validate', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${forged}` },
+      })
+      for (let i = 0; i < 6; i++) await form({ username, password: wrong }, peer)
+    })
+    const [row] = await t.query('select hashed_password from users where username = $1', [username])
+    secrets.push(String(row?.hashed_password))
+
+    const events = lines.map((l) => l.event)
+    for (const event of [
+      'user_created',
+      'excess_rate_limit_exceeded',
+      'authn_login_success',
+      'authn_token_created',
+      'authn_token_invalid',
+      'authn_login_fail',
+      'authn_login_lock',
+    ]) {
+      expect(events).toContain(event)
+    }
+    const success = lines.find((l) => l.event === 'authn_login_success')
+    expect(success).toMatchObject({ request_id: 'req-login-ok', user_id: expect.any(Number) })
+    expect(lines.find((l) => l.event === 'authn_token_created')).toMatchObject({
+      request_id: 'req-login-ok',
+      jti: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      exp: expect.any(Number),
+    })
+    expect(lines.find((l) => l.event === 'authn_login_lock')).toMatchObject({
+      level: 'warn',
+      ip: '192.0.2.77',
+      scope: 'loginAccount',
+    })
+    expect(lines.find((l) => l.event === 'authn_token_invalid')).toMatchObject({
+      reason: 'expired',
+    })
+
+    const all = lines.map((l) => JSON.stringify(l)).join('\n')
+    for (const secret of secrets) expect(all).not.toContain(secret)
+    expect(all).not.toContain('$argon2')
+    expect(all).not.toContain(username)
+  })
+
+  it('a username with CR/LF cannot forge a line', async () => {
+    const forged = `x\r\n{"ts":"2020-01-01T00:00:00.000Z","level":"info","event":"authn_login_success","user_id":1}\n`
+    const lines = await captured(async () => {
+      await form({ username: forged, password: 'whatever-password' })
+      await t.app.request(`/a%0D%0A%7B%22event%22%3A%22authn_login_success%22%7D`)
+    })
+    expect(lines.filter((l) => l.event === 'authn_login_success')).toHaveLength(0)
+    expect(lines.map((l) => l.event)).toEqual(['authn_login_fail', 'http_request', 'http_request'])
+  })
+})
+
+describe('createLogger', () => {
+  it('writes one JSON line per call, escaping CR/LF inside values', () => {
+    const out: string[] = []
+    const log = createLogger((line) => out.push(line))
+    log.warn('authn_login_fail', { user: 'evil\n{"event":"forged"}\r\n' })
+    const stream = `${out.join('\n')}\n`
+    const lines = stream.split(/\r?\n/).filter(Boolean)
+    expect(lines).toHaveLength(1)
+    expect(JSON.parse(lines[0] as string).user).toBe('evil\n{"event":"forged"}\r\n')
+  })
+
+  it('does not let fields replace ts, level or event', () => {
+    const out: string[] = []
+    createLogger((line) => out.push(line)).info('real_event', {
+      event: 'forged',
+      level: 'error',
+      ts: '1970-01-01T00:00:00.000Z',
+    })
+    const line = JSON.parse(out[0] as string)
+    expect(line.event).toBe('real_event')
+    expect(line.level).toBe('info')
+    expect(line.ts).not.toBe('1970-01-01T00:00:00.000Z')
+  })
+})

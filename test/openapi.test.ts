@@ -1,0 +1,189 @@
+import { Validator } from '@seriousme/openapi-schema-validator'
+import { Ajv2020 } from 'ajv/dist/2020.js'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { makeTestApp, TEST_SECRET, type TestApp } from './support/app'
+import { forgeJwt } from './support/jwt'
+
+type Json = Record<string, unknown>
+interface Operation {
+  security?: Record<string, string[]>[]
+  responses: Record<string, { content?: Record<string, { schema: Json }>; headers?: Json }>
+}
+interface Document {
+  openapi: string
+  paths: Record<string, Record<string, Operation>>
+  components: { securitySchemes: Record<string, Json> }
+}
+
+const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']
+
+/**
+ * Routes the app serves that are not API operations, each with the reason. Routes registered for
+ * every method (`app.all`, such as Envoy's `/validate/*`) look like middleware in `app.routes`
+ * and are left out by the method filter below; test/forward-auth.test.ts covers that one.
+ */
+const NOT_OPERATIONS: [RegExp, string][] = [
+  [/^\/openapi\.json$/, 'the document itself'],
+  [/^\/docs(?:\/|$)/, 'Swagger UI and its assets'],
+]
+
+let t: TestApp
+let doc: Document
+let resolved: Document
+
+beforeAll(async () => {
+  t = await makeTestApp()
+  const res = await t.app.request('/openapi.json')
+  expect(res.status).toBe(200)
+  doc = (await res.json()) as Document
+  const validator = new Validator()
+  const result = await validator.validate(structuredClone(doc) as unknown as Json)
+  expect(result.errors ?? []).toEqual([])
+  resolved = validator.resolveRefs() as unknown as Document
+})
+afterAll(() => t.close())
+
+describe('GET /openapi.json', () => {
+  it('is a valid OpenAPI 3.1 document (checked against the official 3.1 schema)', async () => {
+    expect(doc.openapi).toBe('3.1.0')
+    const result = await new Validator().validate(structuredClone(doc) as unknown as Json)
+    expect(result).toEqual({ valid: true })
+  })
+
+  it('documents every route the app serves, and nothing it does not', () => {
+    const served = new Set<string>()
+    for (const route of t.app.routes) {
+      if (route.method === 'ALL') continue
+      if (NOT_OPERATIONS.some(([pattern]) => pattern.test(route.path))) continue
+      const path = route.path.replace(/:(\w+)(?:\{[^}]*\})?/g, '{$1}')
+      served.add(`${route.method} ${path}`)
+    }
+    const documented = new Set<string>()
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const method of Object.keys(item).filter((key) => METHODS.includes(key))) {
+        documented.add(`${method.toUpperCase()} ${path}`)
+      }
+    }
+    expect(served.size).toBeGreaterThanOrEqual(4)
+    expect([...documented].sort()).toEqual([...served].sort())
+  })
+
+  it('describes a body for every response of every operation', () => {
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(item)) {
+        const codes = Object.keys(operation.responses)
+        expect(
+          codes.some((code) => code.startsWith('2')),
+          `${method} ${path}`,
+        ).toBe(true)
+        // RFC 7009 §2.2: a revocation answers 200 with nothing to read.
+        const bodiless = (code: string) =>
+          code === '204' || code === '304' || (path === '/revoke' && code === '200')
+        for (const code of codes.filter((c) => !bodiless(c))) {
+          const content = operation.responses[code]?.content
+          expect(content?.['application/json']?.schema, `${method} ${path} ${code}`).toBeDefined()
+        }
+      }
+    }
+  })
+
+  it('has the Bearer scheme and an OAuth2 password flow whose tokenUrl is /token', () => {
+    expect(doc.components.securitySchemes).toEqual({
+      bearer: expect.objectContaining({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }),
+      oauth2: expect.objectContaining({
+        type: 'oauth2',
+        flows: { password: { tokenUrl: '/token', scopes: {} } },
+      }),
+    })
+  })
+
+  it('lets every bearer-protected operation be called with the password-flow token', () => {
+    const protectedOps = Object.values(doc.paths)
+      .flatMap((item) => Object.values(item))
+      .filter((op) => op.security?.some((requirement) => 'bearer' in requirement))
+    expect(protectedOps.length).toBeGreaterThanOrEqual(2)
+    for (const op of protectedOps) expect(op.security).toContainEqual({ oauth2: [] })
+  })
+
+  it('is the same for every app built in the process (building one changes no shared route)', async () => {
+    const other = await makeTestApp()
+    try {
+      expect(await (await other.app.request('/openapi.json')).json()).toEqual(doc)
+    } finally {
+      await other.close()
+    }
+  })
+})
+
+describe('real responses match the document', () => {
+  const ajv = new Ajv2020({ strict: false, allErrors: true })
+  const password = 'correct horse battery staple'
+
+  /** Asserts the status is documented for the operation, and the body and headers fit it. */
+  async function expectDocumented(method: string, path: string, res: Response) {
+    const response = resolved.paths[path]?.[method]?.responses[String(res.status)]
+    expect(response, `${method.toUpperCase()} ${path} ${res.status} is documented`).toBeDefined()
+    const schema = response?.content?.['application/json']?.schema
+    expect(schema).toBeDefined()
+    const body = await res.json()
+    const validate = ajv.compile(schema as Json)
+    expect(validate(body), JSON.stringify(validate.errors)).toBe(true)
+    const headers = (response?.headers ?? {}) as Record<string, { required?: boolean }>
+    for (const [name, header] of Object.entries(headers)) {
+      if (header.required) expect(res.headers.get(name), name).not.toBeNull()
+    }
+  }
+
+  const json = (body: unknown) => ({
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+  const form = (fields: Record<string, string>) => ({
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(fields).toString(),
+  })
+
+  it('POST /register: 201, 409, 415, 422', async () => {
+    const user = { name: 'Doc', username: 'doc_contract', password }
+    await expectDocumented('post', '/register', await t.app.request('/register', json(user)))
+    await expectDocumented('post', '/register', await t.app.request('/register', json(user)))
+    await expectDocumented(
+      'post',
+      '/register',
+      await t.app.request('/register', { method: 'POST', body: 'x' }),
+    )
+    await expectDocumented('post', '/register', await t.app.request('/register', json({})))
+  })
+
+  it('POST /token: 200, 400, 401, 415', async () => {
+    await t.register({ name: 'Tok', username: 'tok_contract', password })
+    const ok = await t.app.request('/token', form({ username: 'tok_contract', password }))
+    expect(ok.status).toBe(200)
+    await expectDocumented('post', '/token', ok)
+    const bad = await t.app.request('/token', form({ username: 'tok_contract' }))
+    expect(bad.status).toBe(400)
+    await expectDocumented('post', '/token', bad)
+    const wrong = form({ username: 'tok_contract', password: 'wrong password!' })
+    await expectDocumented('post', '/token', await t.app.request('/token', wrong))
+    await expectDocumented('post', '/token', await t.app.request('/token', json({})))
+  })
+
+  it.each(['post', 'get'])('%s /validate: 200 and both kinds of 401', async (method) => {
+    await t.register({ name: 'Val', username: `val_${method}`, password })
+    const login = await t.app.request('/token', form({ username: `val_${method}`, password }))
+    const { access_token } = (await login.json()) as { access_token: string }
+    const call = (authorization?: string) =>
+      t.app.request('/validate', {
+        method: method.toUpperCase(),
+        headers: authorization ? { authorization } : {},
+      })
+    const ok = await call(`Bearer ${access_token}`)
+    expect(ok.status).toBe(200)
+    await expectDocumented(method, '/validate', ok)
+    await expectDocumented(method, '/validate', await call())
+    const expired = forgeJwt({ alg: 'HS256' }, { sub: 'x', exp: 1 }, TEST_SECRET)
+    await expectDocumented(method, '/validate', await call(`Bearer ${expired}`))
+  })
+})

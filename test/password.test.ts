@@ -1,0 +1,490 @@
+import { execFile, spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import fc from 'fast-check'
+import { beforeAll, describe, expect, it } from 'vitest'
+import {
+  ARGON2_LIMITS,
+  type Argon2Params,
+  createPasswordHasher,
+  DEFAULT_ARGON2_PARAMS,
+  encodeArgon2Hash,
+  type ParsedArgon2Hash,
+  type PasswordEngineName,
+  parseArgon2Hash,
+} from '../src/auth/password'
+import {
+  ARGON2_CFFI_DOCS,
+  type HashFixture,
+  LEGACY_FIXTURES,
+  PASSLIB_ARGON2ID,
+  REFERENCE_VECTORS,
+} from './fixtures/argon2-hashes'
+import type { BunCheckReport, BunCheckRequest } from './support/bun-password-check'
+
+const FAST: Argon2Params = { memoryKiB: 256, iterations: 1, parallelism: 1 }
+const FAST_LANES: Argon2Params = { memoryKiB: 200, iterations: 2, parallelism: 3 }
+const SOURCE_PATH = fileURLToPath(new URL('../src/auth/password.ts', import.meta.url))
+const BUN_SCRIPT = fileURLToPath(new URL('./support/bun-password-check.ts', import.meta.url))
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url))
+
+const SAMPLE_PASSWORDS: readonly string[] = [
+  'hunter2',
+  '',
+  ' leading and trailing spaces ',
+  'päßwörd ☕ 密码 🔐',
+  'e\u0301', // NFD é; must not match NFC é
+  'x'.repeat(1000),
+]
+
+function isEngineAvailable(engine: PasswordEngineName): boolean {
+  try {
+    createPasswordHasher({ params: FAST, engine })
+    return true
+  } catch {
+    return false
+  }
+}
+
+const CHEAP_REFERENCE_VECTORS = REFERENCE_VECTORS.filter((f) => f.phc.includes('$m=256,'))
+
+const IN_PROCESS_ENGINES = (['bun', 'node', 'noble'] as const).filter(isEngineAvailable)
+
+function nodeHasArgon2(): boolean {
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number)
+  return major > 24 || (major === 24 && minor >= 7)
+}
+
+function shapeOf(phc: string): Omit<ParsedArgon2Hash, 'salt' | 'tag'> & {
+  saltBytes: number
+  tagBytes: number
+} {
+  const parsed = parseArgon2Hash(phc)
+  if (parsed === null) throw new Error(`unparseable: ${phc}`)
+  const { salt, tag, ...rest } = parsed
+  return { ...rest, saltBytes: salt.length, tagBytes: tag.length }
+}
+
+function withLastChar(text: string, char: string): string {
+  return text.slice(0, -1) + char
+}
+
+describe('engine selection', () => {
+  it('offers node:crypto argon2 on Node >= 24.7 and noble everywhere', () => {
+    expect(IN_PROCESS_ENGINES).toContain('noble')
+    if (nodeHasArgon2() && !('Bun' in globalThis)) expect(IN_PROCESS_ENGINES).toContain('node')
+  })
+
+  it('auto picks the fastest available engine and the OWASP defaults', () => {
+    const hasher = createPasswordHasher()
+    expect(hasher.engine).toBe(IN_PROCESS_ENGINES[0])
+    expect(hasher.params).toEqual({ memoryKiB: 19456, iterations: 2, parallelism: 1 })
+    expect(DEFAULT_ARGON2_PARAMS).toEqual(hasher.params)
+  })
+
+  it('falls back to noble when node:crypto is unreachable (Workers without nodejs_compat)', () => {
+    const original = process.getBuiltinModule
+    try {
+      Object.assign(process, { getBuiltinModule: undefined })
+      expect(createPasswordHasher({ params: FAST }).engine).toBe('noble')
+      expect(() => createPasswordHasher({ params: FAST, engine: 'node' })).toThrow(/not available/)
+    } finally {
+      Object.assign(process, { getBuiltinModule: original })
+    }
+  })
+
+  it.skipIf('Bun' in globalThis)('refuses to force the bun engine outside Bun', () => {
+    expect(() => createPasswordHasher({ engine: 'bun' })).toThrow(/not available/)
+  })
+
+  it('never imports a runtime-specific module statically', () => {
+    const source = readFileSync(SOURCE_PATH, 'utf8')
+    expect(source).not.toMatch(/^\s*import\s[^;]*?from\s+['"](node:|bun)/m)
+    expect(source).not.toMatch(/\brequire\(/)
+  })
+
+  it.each([
+    ['m below 8*p', { memoryKiB: 15, iterations: 1, parallelism: 2 }],
+    ['m above the bound', { memoryKiB: 262_145, iterations: 1, parallelism: 1 }],
+    ['t = 0', { memoryKiB: 256, iterations: 0, parallelism: 1 }],
+    ['p = 0', { memoryKiB: 256, iterations: 1, parallelism: 0 }],
+    ['fractional m', { memoryKiB: 256.5, iterations: 1, parallelism: 1 }],
+    ['work bound', { memoryKiB: 262_144, iterations: 5, parallelism: 1 }],
+  ])('rejects configured params: %s', (_name, params) => {
+    expect(() => createPasswordHasher({ params })).toThrow(RangeError)
+  })
+})
+
+describe.each(IN_PROCESS_ENGINES)('%s engine', (engine) => {
+  const hasher = createPasswordHasher({ params: FAST, engine })
+
+  it('round-trips and writes a standard argon2id PHC string', async () => {
+    const phc = await hasher.hash('correct horse battery staple')
+    expect(phc).toMatch(/^\$argon2id\$v=19\$m=256,t=1,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/)
+    expect(shapeOf(phc)).toEqual({
+      variant: 'argon2id',
+      version: 19,
+      ...FAST,
+      saltBytes: 16,
+      tagBytes: 32,
+    })
+    expect(await hasher.verify('correct horse battery staple', phc)).toBe(true)
+    expect(hasher.needsRehash(phc)).toBe(false)
+  })
+
+  it('uses a fresh salt for every hash', async () => {
+    const [a, b] = await Promise.all([hasher.hash('same'), hasher.hash('same')])
+    expect(a).not.toBe(b)
+  })
+
+  it('rejects a wrong password', async () => {
+    const phc = await hasher.hash('correct horse battery staple')
+    expect(await hasher.verify('correct horse battery stapl', phc)).toBe(false)
+    expect(await hasher.verify('Correct horse battery staple', phc)).toBe(false)
+    expect(await hasher.verify('', phc)).toBe(false)
+  })
+
+  it.each(SAMPLE_PASSWORDS.map((p) => [JSON.stringify(p).slice(0, 40), p]))(
+    'round-trips %s',
+    async (_label, password) => {
+      const phc = await hasher.hash(password)
+      expect(await hasher.verify(password, phc)).toBe(true)
+      expect(await hasher.verify(`${password}x`, phc)).toBe(false)
+    },
+  )
+
+  it('does not normalize (NFC and NFD differ)', async () => {
+    const phc = await hasher.hash('caf\u00e9')
+    expect(await hasher.verify('cafe\u0301', phc)).toBe(false)
+    expect(await hasher.verify('caf\u00e9', phc)).toBe(true)
+  })
+
+  it('does not truncate (128-char passwords differing only in the last character)', async () => {
+    const a = `${'a'.repeat(127)}b`
+    const b = `${'a'.repeat(127)}c`
+    const phc = await hasher.hash(a)
+    expect(await hasher.verify(a, phc)).toBe(true)
+    expect(await hasher.verify(b, phc)).toBe(false)
+  })
+
+  it('hashes with the configured lanes and odd memory sizes', async () => {
+    const laned = createPasswordHasher({ params: FAST_LANES, engine })
+    const phc = await laned.hash('lanes')
+    expect(phc.startsWith('$argon2id$v=19$m=200,t=2,p=3$')).toBe(true)
+    expect(await laned.verify('lanes', phc)).toBe(true)
+  })
+
+  it.each(LEGACY_FIXTURES.map((f) => [f.name, f] as const))(
+    'verifies legacy hash: %s',
+    async (_name, fixture) => {
+      expect(await hasher.verify(fixture.password, fixture.phc)).toBe(true)
+      expect(hasher.needsRehash(fixture.phc)).toBe(true)
+    },
+  )
+
+  it.each(CHEAP_REFERENCE_VECTORS.map((f) => [f.name, f] as const))(
+    'rejects a wrong password for %s',
+    async (_name, fixture) => {
+      expect(await hasher.verify('passwore', fixture.phc)).toBe(false)
+    },
+  )
+
+  it('verifyDummy resolves false, even for the right-looking password', async () => {
+    await expect(hasher.verifyDummy('correct horse battery staple')).resolves.toBe(false)
+    await expect(hasher.verifyDummy('')).resolves.toBe(false)
+    await expect(hasher.verifyDummy(undefined as unknown as string)).resolves.toBe(false)
+  })
+
+  it('rejects non-string passwords without throwing, and refuses to hash them', async () => {
+    const phc = await hasher.hash('x')
+    expect(await hasher.verify(undefined as unknown as string, phc)).toBe(false)
+    expect(await hasher.verify(null as unknown as string, phc)).toBe(false)
+    await expect(hasher.hash(42 as unknown as string)).rejects.toThrow(TypeError)
+  })
+})
+
+describe('cross-engine compatibility (in process)', () => {
+  const pairs = IN_PROCESS_ENGINES.flatMap((from) => IN_PROCESS_ENGINES.map((to) => [from, to]))
+
+  it.each(pairs)('%s hashes verify with %s', async (from, to) => {
+    const maker = createPasswordHasher({ params: FAST_LANES, engine: from })
+    const checker = createPasswordHasher({ params: FAST_LANES, engine: to })
+    for (const password of SAMPLE_PASSWORDS) {
+      const phc = await maker.hash(password)
+      expect(await checker.verify(password, phc)).toBe(true)
+      expect(await checker.verify(`${password}!`, phc)).toBe(false)
+    }
+  })
+})
+
+function bunAvailability(): { ok: true } | { ok: false; reason: string } {
+  const probe = spawnSync('bun', ['--version'], { encoding: 'utf8', timeout: 10_000 })
+  if (probe.error) return { ok: false, reason: `bun not runnable: ${probe.error.message}` }
+  if (probe.status !== 0) return { ok: false, reason: `bun --version exited ${probe.status}` }
+  return { ok: true }
+}
+
+const BUN = bunAvailability()
+const MUST_RUN_BUN = process.env.CI === 'true'
+if (!BUN.ok && !MUST_RUN_BUN) console.warn(`Skipping Bun cross-engine tests: ${BUN.reason}`)
+
+function runBunCheck(request: BunCheckRequest): Promise<BunCheckReport> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      'bun',
+      [BUN_SCRIPT],
+      { cwd: REPO_ROOT, timeout: 60_000, maxBuffer: 4 << 20 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`bun check failed: ${err.message}\n${stderr}`))
+        else resolve(JSON.parse(stdout) as BunCheckReport)
+      },
+    )
+    child.stdin?.end(JSON.stringify(request))
+  })
+}
+
+interface BunCase extends HashFixture {
+  expected: boolean
+}
+
+async function bunCases(): Promise<BunCase[]> {
+  const cases: BunCase[] = []
+  for (const fixture of LEGACY_FIXTURES) {
+    cases.push({ ...fixture, expected: true })
+    cases.push({ ...fixture, name: `${fixture.name} (wrong)`, password: 'nope', expected: false })
+  }
+  for (const engine of IN_PROCESS_ENGINES) {
+    const maker = createPasswordHasher({ params: FAST_LANES, engine })
+    for (const password of SAMPLE_PASSWORDS) {
+      const phc = await maker.hash(password)
+      cases.push({ name: `${engine}: ${JSON.stringify(password)}`, password, phc, expected: true })
+      cases.push({ name: `${engine} wrong`, password: `${password}!`, phc, expected: false })
+    }
+  }
+  cases.push({
+    name: 'malformed',
+    password: 'x',
+    phc: '$argon2d$v=19$m=8,t=1,p=1$',
+    expected: false,
+  })
+  return cases
+}
+
+describe.skipIf(!BUN.ok && !MUST_RUN_BUN)('cross-engine compatibility with a Bun process', () => {
+  let cases: BunCase[] = []
+  let report: BunCheckReport | undefined
+
+  beforeAll(async () => {
+    if (!BUN.ok) throw new Error(`CI requires bun on PATH: ${BUN.reason}`)
+    cases = await bunCases()
+    const verify = cases.map(({ password, phc }) => ({ password, phc }))
+    report = await runBunCheck({ params: FAST_LANES, verify, hash: [...SAMPLE_PASSWORDS] })
+  })
+
+  function engineReport(engine: PasswordEngineName) {
+    const found = report?.reports.find((r) => r.engine === engine)
+    if (!found) throw new Error(`no report for ${engine}`)
+    return found
+  }
+
+  it('auto selects Bun.password on Bun', () => {
+    expect(report?.autoEngine).toBe('bun')
+  })
+
+  it.each(['bun', 'node'] as const)(
+    '%s engine on Bun verifies legacy fixtures and every in-process engine',
+    (engine) => {
+      const { verified } = engineReport(engine)
+      const outcome = cases.map((c, i) => [c.name, verified[i]])
+      expect(outcome).toEqual(cases.map((c) => [c.name, c.expected]))
+    },
+  )
+
+  it.each((['bun', 'node'] as const).flatMap((from) => IN_PROCESS_ENGINES.map((to) => [from, to])))(
+    'hashes from %s engine on Bun verify with %s here',
+    async (from, to) => {
+      const { hashes } = engineReport(from)
+      const checker = createPasswordHasher({ params: FAST_LANES, engine: to })
+      expect(hashes).toHaveLength(SAMPLE_PASSWORDS.length)
+      for (const [i, password] of SAMPLE_PASSWORDS.entries()) {
+        const phc = hashes[i] ?? ''
+        expect(shapeOf(phc)).toMatchObject({ saltBytes: 16, tagBytes: 32, ...FAST_LANES })
+        expect(await checker.verify(password, phc)).toBe(true)
+        expect(await checker.verify(`${password}!`, phc)).toBe(false)
+      }
+    },
+  )
+})
+
+describe('needsRehash', () => {
+  const hasher = createPasswordHasher({ params: FAST, engine: 'noble' })
+  const current = encodeArgon2Hash({
+    variant: 'argon2id',
+    version: 19,
+    ...FAST,
+    salt: new Uint8Array(16).fill(7),
+    tag: new Uint8Array(32).fill(9),
+  })
+
+  it('is false for a hash with the current parameters', () => {
+    expect(hasher.needsRehash(current)).toBe(false)
+  })
+
+  it.each([
+    ['passlib m=102400,t=2,p=8, 16-byte tag', PASSLIB_ARGON2ID.phc],
+    ['argon2-cffi m=65536,t=3,p=4', ARGON2_CFFI_DOCS.phc],
+    ['argon2i variant', current.replace('$argon2id$', '$argon2i$')],
+    ['other m', current.replace('m=256', 'm=512')],
+    ['other t', current.replace('t=1', 't=2')],
+    ['other p', current.replace('p=1', 'p=2')],
+    ['16-byte tag', encodeArgon2Hash({ ...parseOrThrow(current), tag: new Uint8Array(16) })],
+    ['8-byte salt', encodeArgon2Hash({ ...parseOrThrow(current), salt: new Uint8Array(8) })],
+    ['malformed', 'garbage'],
+  ])('is true for %s', (_name, phc) => {
+    expect(hasher.needsRehash(phc)).toBe(true)
+  })
+})
+
+function parseOrThrow(phc: string): ParsedArgon2Hash {
+  const parsed = parseArgon2Hash(phc)
+  if (parsed === null) throw new Error(`unparseable: ${phc}`)
+  return parsed
+}
+
+describe('parseArgon2Hash / encodeArgon2Hash', () => {
+  it.each(LEGACY_FIXTURES.map((f) => [f.name, f.phc]))('round-trips %s exactly', (_name, phc) => {
+    expect(encodeArgon2Hash(parseOrThrow(phc))).toBe(phc)
+  })
+
+  it('decodes the reference salt', () => {
+    const parsed = parseOrThrow(REFERENCE_VECTORS[0]?.phc ?? '')
+    expect(new TextDecoder().decode(parsed.salt)).toBe('somesalt')
+    expect(parsed).toMatchObject({ variant: 'argon2id', version: 19, memoryKiB: 65536 })
+  })
+
+  it('encodes like Buffer base64 without padding and parses its own output (property)', () => {
+    const bytes = (min: number, max: number) => fc.uint8Array({ minLength: min, maxLength: max })
+    const L = ARGON2_LIMITS
+    fc.assert(
+      fc.property(
+        bytes(L.minSaltBytes, L.maxSaltBytes),
+        bytes(L.minTagBytes, L.maxTagBytes),
+        (salt, tag) => {
+          const h: ParsedArgon2Hash = { variant: 'argon2id', version: 19, ...FAST, salt, tag }
+          const phc = encodeArgon2Hash(h)
+          const unpadded = (u: Uint8Array) => Buffer.from(u).toString('base64').replace(/=+$/, '')
+          expect(phc).toBe(`$argon2id$v=19$m=256,t=1,p=1$${unpadded(salt)}$${unpadded(tag)}`)
+          expect(parseArgon2Hash(phc)).toEqual(h)
+        },
+      ),
+    )
+  })
+
+  it('never throws on arbitrary strings (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (text) => {
+        parseArgon2Hash(text)
+        parseArgon2Hash(`$argon2id$v=19$${text}`)
+      }),
+    )
+  })
+
+  it('accepts the boundary parameters', () => {
+    const [salt, tag] = ['AAAAAAAAAAA', 'AAAAAAAAAAAAAAAAAAAAAA']
+    for (const cost of ['m=8,t=1,p=1', 'm=128,t=10,p=16', 'm=262144,t=4,p=16']) {
+      expect(parseArgon2Hash(`$argon2id$v=19$${cost}$${salt}$${tag}`)).not.toBeNull()
+    }
+  })
+})
+
+const SALT = 'c29tZXNhbHRzb21lc2FsdA' // 16 bytes
+const TAG = 'CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc' // 32 bytes
+const OK_COST = 'm=256,t=1,p=1'
+const phcOf = (cost = OK_COST, salt = SALT, tag = TAG, head = '$argon2id$v=19') =>
+  `${head}$${cost}$${salt}$${tag}`
+
+const MALFORMED: readonly (readonly [string, unknown])[] = [
+  ['argon2d', phcOf(OK_COST, SALT, TAG, '$argon2d$v=19')],
+  ['argon2ds', phcOf(OK_COST, SALT, TAG, '$argon2ds$v=19')],
+  ['upper-case variant', phcOf(OK_COST, SALT, TAG, '$ARGON2ID$v=19')],
+  ['v=16', phcOf(OK_COST, SALT, TAG, '$argon2id$v=16')],
+  ['v=019', phcOf(OK_COST, SALT, TAG, '$argon2id$v=019')],
+  ['v=20', phcOf(OK_COST, SALT, TAG, '$argon2id$v=20')],
+  ['missing v= (libargon2 0x10 form)', `$argon2id$${OK_COST}$${SALT}$${TAG}`],
+  ['missing tag', `$argon2id$v=19$${OK_COST}$${SALT}`],
+  ['missing salt and tag', `$argon2id$v=19$${OK_COST}`],
+  ['missing cost', `$argon2id$v=19$${SALT}$${TAG}`],
+  ['missing p', phcOf('m=256,t=1')],
+  ['m=0', phcOf('m=0,t=1,p=1')],
+  ['t=0', phcOf('m=256,t=0,p=1')],
+  ['p=0', phcOf('m=256,t=1,p=0')],
+  ['p=255', phcOf('m=4096,t=1,p=255')],
+  ['p=17', phcOf('m=4096,t=1,p=17')],
+  ['m < 8*p', phcOf('m=15,t=1,p=2')],
+  ['m=4294967295', phcOf('m=4294967295,t=1,p=1')],
+  ['m above 256 MiB', phcOf('m=262145,t=1,p=1')],
+  ['m*t above the work bound', phcOf('m=262144,t=5,p=1')],
+  ['t=11', phcOf('m=256,t=11,p=1')],
+  ['20-digit m', phcOf('m=00000000000000000256,t=1,p=1')],
+  ['leading zero', phcOf('m=0256,t=1,p=1')],
+  ['plus sign', phcOf('m=+256,t=1,p=1')],
+  ['negative', phcOf('m=-256,t=1,p=1')],
+  ['empty number', phcOf('m=,t=1,p=1')],
+  ['hex number', phcOf('m=0x100,t=1,p=1')],
+  ['exponent', phcOf('m=2e2,t=1,p=1')],
+  ['space in cost', phcOf('m=256, t=1,p=1')],
+  ['reordered cost', phcOf('t=1,m=256,p=1')],
+  ['duplicate key', phcOf('m=256,m=256,t=1,p=1')],
+  ['extra cost field', phcOf('m=256,t=1,p=1,keyid=AAAA')],
+  ['trailing comma', phcOf('m=256,t=1,p=1,')],
+  ['url-safe base64', phcOf(OK_COST, 'c29tZXNhbHRzb21lc2F-dA')],
+  ['bad base64 char', phcOf(OK_COST, 'c29tZXNhbHRzb21lc2F*dA')],
+  ['non-ASCII in salt', phcOf(OK_COST, 'c29tZXNhbHRzb21lc2Fé')],
+  ['padded salt', phcOf(OK_COST, `${SALT}==`)],
+  ['padded tag', phcOf(OK_COST, SALT, `${TAG}=`)],
+  ['non-canonical trailing bits', phcOf(OK_COST, withLastChar(SALT, 'B'))],
+  ['impossible base64 length', phcOf(OK_COST, `${SALT}AAA`)],
+  ['empty salt', phcOf(OK_COST, '')],
+  ['salt too short (7 bytes)', phcOf(OK_COST, 'AAAAAAAAAA')],
+  ['salt too long (65 bytes)', phcOf(OK_COST, 'A'.repeat(87))],
+  ['empty tag', phcOf(OK_COST, SALT, '')],
+  ['tag too short (15 bytes)', phcOf(OK_COST, SALT, 'A'.repeat(20))],
+  ['tag too long (65 bytes)', phcOf(OK_COST, SALT, 'A'.repeat(87))],
+  ['trailing $', `${phcOf()}$`],
+  ['extra segment', `${phcOf()}$AAAA`],
+  ['missing leading $', phcOf().slice(1)],
+  ['leading space', ` ${phcOf()}`],
+  ['trailing newline', `${phcOf()}\n`],
+  ['NUL inside', phcOf().replace('t=1', 't=1\u0000')],
+  ['bcrypt', '$2b$10$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ012'],
+  ['empty string', ''],
+  ['just dollars', '$$$$$'],
+  ['1 MB string', `$argon2id$v=19$${OK_COST}$${'A'.repeat(1 << 20)}$${TAG}`],
+  ['1 MB of $', '$'.repeat(1 << 20)],
+  ['undefined', undefined],
+  ['null', null],
+  ['number', 42],
+  ['object', { toString: () => phcOf() }],
+  ['array', [phcOf()]],
+]
+
+describe('malformed hashes', () => {
+  const hasher = createPasswordHasher({ params: FAST })
+
+  it('the well-formed baseline parses and would be accepted', () => {
+    expect(parseArgon2Hash(phcOf())).not.toBeNull()
+    expect(parseArgon2Hash(phcOf(OK_COST, SALT, TAG, '$argon2i$v=19'))).not.toBeNull()
+  })
+
+  it.each(MALFORMED)(
+    '%s: parse → null, verify → false quickly, needsRehash → true',
+    async (_, phc) => {
+      const asString = phc as string
+      expect(parseArgon2Hash(asString)).toBeNull()
+      const started = performance.now()
+      await expect(hasher.verify('password', asString)).resolves.toBe(false)
+      expect(performance.now() - started).toBeLessThan(100)
+      expect(hasher.needsRehash(asString)).toBe(true)
+    },
+  )
+})

@@ -1,0 +1,146 @@
+import { Hono } from 'hono'
+import { describe, expect, it } from 'vitest'
+import { ConfigError, DEFAULT_SECURITY, parseConfig } from '../src/config'
+import { normalizeAddress, resolveClientAddress } from '../src/middleware/client-address'
+
+const SECRET = 'x'.repeat(32)
+
+describe('security settings', () => {
+  it('defaults: no proxy trusted, CORS closed, 8 KiB bodies, 5/50 login failures per 15 min, 20 registrations per hour', () => {
+    const { security } = parseConfig({ JWT_SECRET: SECRET })
+    expect(security).toEqual(DEFAULT_SECURITY)
+    expect(security).toEqual({
+      trustProxyHops: 0,
+      corsOrigins: [],
+      bodyLimitBytes: 8192,
+      requestTimeoutMs: 8000,
+      readyTimeoutMs: 2000,
+      throttle: {
+        loginAccount: { max: 5, windowSeconds: 900, lockoutSeconds: 900 },
+        loginAddress: { max: 50, windowSeconds: 900, lockoutSeconds: 900 },
+        registerAddress: { max: 20, windowSeconds: 3600, lockoutSeconds: 3600 },
+      },
+    })
+  })
+
+  it('reads every variable', () => {
+    const { security } = parseConfig({
+      JWT_SECRET: SECRET,
+      TRUST_PROXY: '2',
+      CORS_ORIGINS: 'https://app.example.com, http://localhost:5173',
+      BODY_LIMIT_BYTES: '4096',
+      REQUEST_TIMEOUT_MS: '3000',
+      READY_TIMEOUT_MS: '500',
+      THROTTLE_LOGIN_ACCOUNT_MAX: '3',
+      THROTTLE_LOGIN_ADDRESS_MAX: '0',
+      THROTTLE_LOGIN_WINDOW_SECONDS: '60',
+      THROTTLE_LOGIN_LOCKOUT_SECONDS: '120',
+      THROTTLE_REGISTER_ADDRESS_MAX: '5',
+      THROTTLE_REGISTER_WINDOW_SECONDS: '600',
+    })
+    expect(security).toEqual({
+      trustProxyHops: 2,
+      corsOrigins: ['https://app.example.com', 'http://localhost:5173'],
+      bodyLimitBytes: 4096,
+      requestTimeoutMs: 3000,
+      readyTimeoutMs: 500,
+      throttle: {
+        loginAccount: { max: 3, windowSeconds: 60, lockoutSeconds: 120 },
+        loginAddress: { max: 0, windowSeconds: 60, lockoutSeconds: 120 },
+        registerAddress: { max: 5, windowSeconds: 600, lockoutSeconds: 600 },
+      },
+    })
+  })
+
+  it.each([
+    ['true', 1],
+    ['TRUE', 1],
+    ['false', 0],
+    ['', 0],
+    ['0', 0],
+    ['3', 3],
+  ])('TRUST_PROXY=%s -> %i trusted proxies', (value, hops) => {
+    expect(parseConfig({ JWT_SECRET: SECRET, TRUST_PROXY: value }).security.trustProxyHops).toBe(
+      hops,
+    )
+  })
+
+  it('CORS_ORIGINS=* allows any origin', () => {
+    expect(parseConfig({ JWT_SECRET: SECRET, CORS_ORIGINS: '*' }).security.corsOrigins).toEqual([
+      '*',
+    ])
+  })
+
+  it.each([
+    ['TRUST_PROXY', 'yes'],
+    ['TRUST_PROXY', '-1'],
+    ['CORS_ORIGINS', 'web.example.org'],
+    ['CORS_ORIGINS', 'https://app.example.com/path'],
+    ['CORS_ORIGINS', 'https://app.example.com/'],
+    ['CORS_ORIGINS', 'javascript:alert(1)'],
+    ['BODY_LIMIT_BYTES', '10'],
+    ['THROTTLE_LOGIN_ACCOUNT_MAX', '-1'],
+    ['THROTTLE_LOGIN_WINDOW_SECONDS', '0'],
+    ['REQUEST_TIMEOUT_MS', 'soon'],
+  ])('refuses %s=%s, naming the variable and not the value', (name, value) => {
+    let message = ''
+    try {
+      parseConfig({ JWT_SECRET: SECRET, [name]: value })
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError)
+      message = (error as Error).message
+    }
+    expect(message).toContain(name)
+    if (value.length > 3) expect(message).not.toContain(value)
+  })
+})
+
+describe('client address', () => {
+  it.each([
+    ['192.0.2.1', '192.0.2.1'],
+    [' 192.0.2.1 ', '192.0.2.1'],
+    ['::ffff:192.0.2.1', '192.0.2.1'],
+    ['2001:DB8:0:0:0:0:0:1', '2001:db8::1'],
+    ['[2001:db8::1]', '2001:db8::1'],
+    ['::1', '::1'],
+    ['unknown', undefined],
+    ['192.0.2.1:8080', undefined],
+    ['01.2.3.4', undefined],
+    ['', undefined],
+    [undefined, undefined],
+  ])('normalizes %j to %j', (raw, expected) => {
+    expect(normalizeAddress(raw)).toBe(expected)
+  })
+
+  async function resolved(hops: number, xff: string | undefined, socket: () => string | undefined) {
+    const app = new Hono()
+    app.get('/', (c) => c.text(String(resolveClientAddress(c, socket, hops))))
+    const res = await app.request('/', {
+      headers: xff === undefined ? {} : { 'x-forwarded-for': xff },
+    })
+    return res.text()
+  }
+
+  it('uses the socket address and ignores X-Forwarded-For without trusted proxies', async () => {
+    expect(await resolved(0, '203.0.113.5', () => '10.0.0.1')).toBe('10.0.0.1')
+  })
+
+  it('takes the entry the trusted proxies appended, counting from the right', async () => {
+    const xff = '192.0.2.66, 203.0.113.5, 10.0.0.2'
+    expect(await resolved(1, xff, () => '10.0.0.1')).toBe('10.0.0.2')
+    expect(await resolved(2, xff, () => '10.0.0.1')).toBe('203.0.113.5')
+    expect(await resolved(5, xff, () => '10.0.0.1')).toBe('192.0.2.66')
+  })
+
+  it('falls back to the socket when the header is missing or not an address', async () => {
+    expect(await resolved(1, undefined, () => '10.0.0.1')).toBe('10.0.0.1')
+    expect(await resolved(1, 'garbage', () => '10.0.0.1')).toBe('10.0.0.1')
+  })
+
+  it('is undefined, not an error, when the runtime cannot tell', async () => {
+    const throwing = () => {
+      throw new TypeError('no socket')
+    }
+    expect(await resolved(0, undefined, throwing)).toBe('undefined')
+  })
+})

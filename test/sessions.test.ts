@@ -1,0 +1,116 @@
+/**
+ * Sessions in process, where the clock can move or the settings differ from the contract
+ * servers': refresh-token and session lifetimes (days, on a fake clock) and a grace window of 0.
+ * Every other session flow (rotation, reuse detection after the grace window, concurrent
+ * refreshes, /revoke, /logout, /me, password change, deletion) is in the HTTP contract suite
+ * (test/contract/sessions.ts, test/contract/account.ts), which runs on every runtime and driver.
+ * DB-level checks live in test/sessions-db.test.ts, the per-process revocation cache in
+ * test/revocation-cache.test.ts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { makeTestApp, type TestApp } from './support/app'
+
+const DAY = 24 * 60 * 60
+const password = 'correct horse battery staple'
+
+let counter = 0
+const uniqueName = (prefix: string) =>
+  `${prefix}${++counter}_${Math.random().toString(36).slice(2, 8)}`
+
+interface Session {
+  username: string
+  id: number
+  access: string
+  refresh: string
+}
+
+/** Registers a fresh user and logs in once. */
+async function newSession(t: TestApp, prefix = 'sess'): Promise<Session> {
+  const username = uniqueName(prefix)
+  const registered = await t.register({ name: 'Session User', username, password })
+  expect(registered.status).toBe(201)
+  const { id } = await registered.json()
+  return { username, id, ...(await logIn(t, username)) }
+}
+
+async function logIn(t: TestApp, username: string, pw = password) {
+  const res = await t.login({ username, password: pw })
+  expect(res.status).toBe(200)
+  const body = await res.json()
+  return { access: body.access_token as string, refresh: body.refresh_token as string }
+}
+
+async function rotate(t: TestApp, refreshToken: string) {
+  const res = await t.refresh(refreshToken)
+  expect(res.status).toBe(200)
+  const body = await res.json()
+  return { access: body.access_token as string, refresh: body.refresh_token as string }
+}
+
+async function expectInvalidGrant(res: Response) {
+  expect(res.status).toBe(400)
+  expect(res.headers.get('cache-control')).toBe('no-store')
+  expect(await res.json()).toEqual({
+    error: 'invalid_grant',
+    error_description: expect.any(String),
+    detail: expect.any(String),
+  })
+}
+
+const validates = async (t: TestApp, access: string) =>
+  (await t.validate(`Bearer ${access}`)).status === 200
+
+describe('with no grace window (REFRESH_REUSE_GRACE_SECONDS=0)', () => {
+  let c: TestApp
+  beforeAll(async () => {
+    c = await makeTestApp({ sessions: { reuseGraceSeconds: 0 } })
+  })
+  afterAll(() => c.close())
+
+  it('an honest concurrent refresh counts as reuse: one wins, then the family is revoked', async () => {
+    const s = await newSession(c, 'nograce')
+    const responses = await Promise.all([c.refresh(s.refresh), c.refresh(s.refresh)])
+    const winner = responses.find((r) => r.status === 200)
+    expect(responses.filter((r) => r.status === 200)).toHaveLength(1)
+    const { refresh_token } = await (winner as Response).json()
+    await expectInvalidGrant(await c.refresh(refresh_token))
+  })
+})
+
+describe('lifetimes (moves the clock)', () => {
+  let c: TestApp
+  beforeAll(async () => {
+    c = await makeTestApp({
+      sessions: { refreshTokenTtlSeconds: 30 * DAY, sessionMaxSeconds: 90 * DAY },
+    })
+  })
+  afterAll(() => c.close())
+
+  it('a refresh token unused for REFRESH_TOKEN_EXPIRE_DAYS expires', async () => {
+    const s = await newSession(c, 'idle')
+    c.clock.advance(30 * DAY - 60)
+    const next = await rotate(c, s.refresh)
+    c.clock.advance(30 * DAY)
+    await expectInvalidGrant(await c.refresh(next.refresh))
+  })
+
+  it('rotation slides the expiry, but never past SESSION_MAX_DAYS after the login', async () => {
+    const s = await newSession(c, 'absolute')
+    let current = s.refresh
+    for (let i = 0; i < 3; i++) {
+      c.clock.advance(25 * DAY)
+      current = (await rotate(c, current)).refresh
+    }
+    c.clock.advance(15 * DAY + 1)
+    await expectInvalidGrant(await c.refresh(current))
+    expect((await c.login({ username: s.username, password })).status).toBe(200)
+  })
+
+  it('the access token of a refresh expires after ACCESS_TOKEN_EXPIRE_MINUTES', async () => {
+    const s = await newSession(c, 'access')
+    const next = await rotate(c, s.refresh)
+    c.clock.advance(1801)
+    expect(await validates(c, next.access)).toBe(false)
+    expect((await c.refresh(next.refresh)).status).toBe(200)
+  })
+})

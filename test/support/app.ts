@@ -1,0 +1,151 @@
+import { type AppDeps, createApp } from '../../src/app'
+import { type Argon2Params, createPasswordHasher } from '../../src/auth/password'
+import type { SessionOptions } from '../../src/auth/sessions'
+import { createVerifiedTokenCache } from '../../src/auth/token-cache'
+import { createTokenService, type TokenServiceOptions } from '../../src/auth/tokens'
+import { DEFAULT_SECURITY, type SecurityConfig } from '../../src/config'
+import { openPglite } from '../../src/db/drivers/pglite'
+import { migrateDatabase } from '../../src/db/migrate'
+import { createLogger } from '../../src/logger'
+
+/** Cheap Argon2id parameters for tests where the cost is not the point. */
+export const FAST_ARGON2: Argon2Params = { memoryKiB: 256, iterations: 1, parallelism: 1 }
+
+/** A 32-byte test secret. */
+export const TEST_SECRET = 'test-secret-0123456789abcdef0123456789abcdef'
+
+/** A clock the test moves by hand. Starts at the real time so tokens look ordinary. */
+export class FakeClock {
+  ms = Date.now()
+  now = () => this.ms
+  advance(seconds: number) {
+    this.ms += seconds * 1000
+  }
+}
+
+/**
+ * The header through which a test plays the socket's peer address: the fake `clientAddress` the
+ * test app is given reads it (a real entry point reads the socket). Absent means "unknown".
+ */
+export const TEST_PEER_HEADER = 'x-test-peer'
+
+/** Options of {@link makeTestApp}. */
+export interface TestAppOptions {
+  argon2?: Argon2Params
+  jwt?: Partial<TokenServiceOptions>
+  /** Session lifetimes and the revocation cache (defaults: the configuration's). */
+  sessions?: Partial<SessionOptions>
+  /** Overrides of the security settings (throttle rules, CORS, limits). */
+  security?: Partial<SecurityConfig>
+  /** Replaces the fake client address (which reads {@link TEST_PEER_HEADER}). */
+  clientAddress?: AppDeps['clientAddress']
+  /** Runs before the migrations, to shape the database (the takeover tests load the Python schema). */
+  seed?: (exec: (sql: string) => Promise<unknown>) => Promise<void>
+}
+
+/** A fresh in-memory database with the real migrations, and the app on it. */
+export async function makeTestApp(options: TestAppOptions = {}) {
+  const handle = await openPglite(null)
+  const client = (handle.db as unknown as { $client: { exec(sql: string): Promise<unknown> } })
+    .$client
+  await options.seed?.((sql) => client.exec(sql))
+  await migrateDatabase(handle)
+  const clock = new FakeClock()
+  const logs: string[] = []
+  const passwords = createPasswordHasher({ params: options.argon2 ?? FAST_ARGON2 })
+  const tokens = createVerifiedTokenCache(
+    createTokenService({
+      secret: TEST_SECRET,
+      accessTokenTtlSeconds: 1800,
+      now: clock.now,
+      ...options.jwt,
+    }),
+    { now: options.jwt?.now ?? clock.now },
+  )
+  const logger = createLogger((line) => logs.push(line))
+  /** Another instance of the service on the same database and clock, with its own caches. */
+  const instance = (sessions: Partial<SessionOptions> = options.sessions ?? {}) =>
+    createApp({
+      db: handle.db,
+      passwords,
+      tokens,
+      logger,
+      sessions,
+      security: { ...DEFAULT_SECURITY, ...options.security },
+      clientAddress: options.clientAddress ?? ((c) => c.req.header(TEST_PEER_HEADER)),
+      now: clock.now,
+    })
+  const app = instance()
+
+  const register = (body: unknown) =>
+    app.request('/register', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    })
+  const login = (fields: Record<string, string>) =>
+    app.request('/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(fields).toString(),
+    })
+  const validate = (authorization?: string) =>
+    app.request('/validate', {
+      method: 'POST',
+      headers: authorization === undefined ? {} : { authorization },
+    })
+  const refresh = (refreshToken: string) =>
+    app.request('/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: refreshToken,
+      }).toString(),
+    })
+  const revoke = (fields: Record<string, string>) =>
+    app.request('/revoke', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(fields).toString(),
+    })
+  /** A request with `Authorization: Bearer <accessToken>` and, if given, a JSON body. */
+  const bearer = (method: string, path: string, accessToken: string, body?: unknown) =>
+    app.request(path, {
+      method,
+      headers: {
+        authorization: `Bearer ${accessToken}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    })
+  const query = (sql: string, params: unknown[] = []) =>
+    (
+      handle.db as unknown as {
+        $client: { query(sql: string, p: unknown[]): Promise<{ rows: Record<string, unknown>[] }> }
+      }
+    ).$client
+      .query(sql, params)
+      .then((r) => r.rows)
+
+  return {
+    app,
+    handle,
+    clock,
+    logs,
+    passwords,
+    tokens,
+    register,
+    login,
+    validate,
+    refresh,
+    revoke,
+    bearer,
+    instance,
+    query,
+    close: () => handle.close(),
+  }
+}
+
+/** The test app's type. */
+export type TestApp = Awaited<ReturnType<typeof makeTestApp>>

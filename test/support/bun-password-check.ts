@@ -1,0 +1,56 @@
+/**
+ * Run by test/password.test.ts under `bun` (vitest itself runs on Node).
+ * stdin: {@link BunCheckRequest} as JSON. stdout: {@link BunCheckReport} as JSON.
+ * Verifies the given hashes and makes new ones with each engine that works on Bun.
+ */
+import {
+  type Argon2Params,
+  createPasswordHasher,
+  type PasswordEngineName,
+} from '../../src/auth/password'
+
+/** What the test asks the Bun process to do. */
+export interface BunCheckRequest {
+  params: Argon2Params
+  verify: { password: string; phc: string }[]
+  hash: string[]
+}
+
+/** One engine's answers, in request order. */
+export interface BunEngineReport {
+  engine: PasswordEngineName
+  verified: boolean[]
+  hashes: string[]
+}
+
+/** Everything the Bun process prints. */
+export interface BunCheckReport {
+  bunVersion: string
+  autoEngine: PasswordEngineName
+  reports: BunEngineReport[]
+}
+
+const BUN_ENGINES: readonly PasswordEngineName[] = ['bun', 'node']
+
+async function runEngine(
+  engine: PasswordEngineName,
+  req: BunCheckRequest,
+): Promise<BunEngineReport> {
+  const hasher = createPasswordHasher({ params: req.params, engine })
+  const verified: boolean[] = []
+  for (const { password, phc } of req.verify) verified.push(await hasher.verify(password, phc))
+  const hashes: string[] = []
+  for (const password of req.hash) hashes.push(await hasher.hash(password))
+  return { engine, verified, hashes }
+}
+
+async function main(): Promise<void> {
+  const req = JSON.parse(await Bun.stdin.text()) as BunCheckRequest
+  const reports: BunEngineReport[] = []
+  for (const engine of BUN_ENGINES) reports.push(await runEngine(engine, req))
+  const autoEngine = createPasswordHasher({ params: req.params }).engine
+  const report: BunCheckReport = { bunVersion: Bun.version, autoEngine, reports }
+  process.stdout.write(JSON.stringify(report))
+}
+
+await main()

@@ -1,0 +1,69 @@
+/**
+ * The README's typed-client example, compiled by `bun run typecheck` (test/ is included) and run
+ * against the app. The client is Hono's `hc` over `AppType`; here its fetch is `app.request`, so
+ * the requests go through the whole app without a server.
+ */
+import { hc } from 'hono/client'
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest'
+import type { AppType } from '../src/app'
+import { makeTestApp, type TestApp } from './support/app'
+
+let t: TestApp
+beforeAll(async () => {
+  t = await makeTestApp()
+})
+afterAll(() => t.close())
+
+const password = 'correct horse battery staple'
+
+describe('hc<AppType>', () => {
+  it('registers, logs in and validates with full types', async () => {
+    const auth = hc<AppType>('http://auth.internal', {
+      fetch: (input: RequestInfo | URL, init?: RequestInit) => t.app.request(input, init),
+    })
+
+    const registered = await auth.register.$post({
+      json: { name: 'Grace', username: 'grace_typed', password },
+    })
+    expect(registered.status).toBe(201)
+    if (registered.status === 201) {
+      const user = await registered.json()
+      expectTypeOf(user).toEqualTypeOf<{ id: number; name: string; username: string }>()
+      expect(user).toMatchObject({ name: 'Grace', username: 'grace_typed' })
+    }
+
+    const login = await auth.token.$post({ form: { username: 'grace_typed', password } })
+    if (login.status !== 200) throw new Error(`login failed: ${login.status}`)
+    const { access_token } = await login.json()
+    expectTypeOf(access_token).toEqualTypeOf<string>()
+
+    const res = await auth.validate.$get(undefined, {
+      headers: { authorization: `Bearer ${access_token}` },
+    })
+    expect(res.status).toBe(200)
+    if (res.status === 200) {
+      const body = await res.json()
+      expectTypeOf(body).toEqualTypeOf<{ username: string; valid: true }>()
+      expect(body).toEqual({ username: 'grace_typed', valid: true })
+      expect(res.headers.get('x-auth-user')).toBe('grace_typed')
+    }
+
+    const denied = await auth.validate.$post()
+    expect(denied.status).toBe(401)
+    if (denied.status === 401) {
+      expectTypeOf(await denied.json()).toEqualTypeOf<{ detail: string }>()
+    }
+  })
+
+  it('rejects wrong requests at compile time', () => {
+    const auth = hc<AppType>('http://auth.internal')
+    expectTypeOf(auth.register.$post).toBeFunction()
+    // @ts-expect-error: password is missing
+    const missing = () => auth.register.$post({ json: { name: 'x', username: 'y' } })
+    // @ts-expect-error: /token takes a form, not JSON
+    const wrongBody = () => auth.token.$post({ json: { username: 'x', password: 'y' } })
+    // @ts-expect-error: there is no such route
+    const unknown = () => auth.nothing.$get()
+    expect([missing, wrongBody, unknown].every((f) => typeof f === 'function')).toBe(true)
+  })
+})

@@ -1,0 +1,79 @@
+/**
+ * The Worker entry point's own logic, called in process: configuration from the bindings, the
+ * Neon HTTP driver only, the client address from CF-Connecting-IP, and a generic 500 (details in
+ * the log only) when the bindings are wrong.
+ * The Worker itself, in workerd, runs the whole contract suite (test/contract.test.ts).
+ */
+import type { ExecutionContext } from 'hono'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import worker from '../src/entry/worker'
+
+const ctx = {
+  waitUntil() {},
+  passThroughOnException() {},
+  props: {},
+} as unknown as ExecutionContext
+const SECRET = 'worker-secret-0123456789abcdef0123456789'
+
+afterEach(() => vi.restoreAllMocks())
+
+async function call(env: Record<string, string>, path = '/validate') {
+  const errors: string[] = []
+  vi.spyOn(console, 'error').mockImplementation((line: string) => void errors.push(line))
+  vi.spyOn(console, 'log').mockImplementation(() => {})
+  const res = await worker.fetch(
+    new Request(`http://worker.test${path}`, { method: 'POST' }),
+    env as unknown as Env,
+    ctx,
+  )
+  return { res, errors: errors.join('\n') }
+}
+
+describe('src/entry/worker.ts', () => {
+  it('serves the app from its bindings (no database needed to refuse a missing token)', async () => {
+    const { res } = await call({
+      NODE_ENV: 'production',
+      JWT_SECRET: SECRET,
+      DATABASE_URL: 'postgres://u@db.example/auth',
+    })
+    expect(res.status).toBe(401)
+    expect(await res.json()).toEqual({ detail: 'Not authenticated' })
+  })
+
+  it('takes the client address from CF-Connecting-IP, never from X-Forwarded-For', async () => {
+    const lines: string[] = []
+    vi.spyOn(console, 'log').mockImplementation((line: string) => void lines.push(line))
+    const env = { JWT_SECRET: SECRET, DATABASE_URL: 'postgres://u@db.example/auth' }
+    const res = await worker.fetch(
+      new Request('http://worker.test/healthz', {
+        headers: { 'cf-connecting-ip': '2001:db8::7', 'x-forwarded-for': '203.0.113.9' },
+      }),
+      env as unknown as Env,
+      ctx,
+    )
+    expect(res.status).toBe(200)
+    const line = lines.map((l) => JSON.parse(l)).find((l) => l.event === 'http_request')
+    expect(line?.ip).toBe('2001:db8::7')
+  })
+
+  it.each([
+    ['no DATABASE_URL', { NODE_ENV: 'production', JWT_SECRET: SECRET }, 'DATABASE_URL'],
+    [
+      'no JWT_SECRET in production',
+      { NODE_ENV: 'production', DATABASE_URL: 'postgres://u@db.example/auth' },
+      'JWT_SECRET',
+    ],
+    [
+      'a driver other than neon-http',
+      { JWT_SECRET: SECRET, DATABASE_URL: 'postgres://u@db.example/auth', DB_DRIVER: 'postgres' },
+      'DB_DRIVER',
+    ],
+    ['a PGlite URL', { JWT_SECRET: SECRET, DATABASE_URL: 'memory://' }, 'DB_DRIVER'],
+  ])('%s: a generic 500, the reason in the log only', async (_case, env, name) => {
+    const { res, errors } = await call(env)
+    expect(res.status).toBe(500)
+    expect(await res.json()).toEqual({ detail: 'Internal Server Error' })
+    expect(errors).toContain(name)
+    expect(errors).not.toContain(SECRET)
+  })
+})
