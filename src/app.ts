@@ -1,4 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
+import type { MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { requestId } from 'hono/request-id'
 import { secureHeaders } from 'hono/secure-headers'
@@ -65,6 +66,8 @@ export type AppEnv = {
     clientAddress: string | undefined
     /** The app's logger, adding this request's id and client address to every line. */
     logger: Logger
+    /** The body size limit (413), applied by the middleware that reads a body before it does. */
+    limitBody: MiddlewareHandler
   }
 }
 

@@ -40,8 +40,7 @@ export function tooManyRequests(detail: string, retryAfterSeconds: number): ApiE
 
 /** Renders an {@link ApiError} as JSON. */
 export function errorResponse(c: Context, error: ApiError): Response {
-  for (const [name, value] of Object.entries(error.headers)) c.header(name, value)
-  return c.json({ ...error.extra, detail: error.detail }, error.status)
+  return c.json({ ...error.extra, detail: error.detail }, error.status, error.headers)
 }
 
 /** A 422 with FastAPI's list of field errors. */

@@ -24,6 +24,40 @@ export function createLogger(write: (line: string) => void = console.log): Logge
   }
 }
 
+/** A line sink that gathers lines and writes them together; see {@link createBatchedWriter}. */
+export interface BatchedWriter {
+  /** Queues one line; it is written, with the others of this turn, when the deferred flush runs. */
+  line(text: string): void
+  /** Writes every queued line now (on exit, say). */
+  flush(): void
+}
+
+/**
+ * Gathers the lines logged during one turn of the event loop and hands them to `write` as one
+ * chunk, newline-terminated, from a callback scheduled with `defer` (`setImmediate` in a server).
+ * Under load a turn serves many requests, and one write per turn instead of one per line is most
+ * of what logging costs.
+ */
+export function createBatchedWriter(
+  write: (chunk: string) => void,
+  defer: (flush: () => void) => void,
+): BatchedWriter {
+  let queued: string[] = []
+  const flush = () => {
+    if (queued.length === 0) return
+    const lines = queued
+    queued = []
+    write(`${lines.join('\n')}\n`)
+  }
+  return {
+    line(text) {
+      if (queued.length === 0) defer(flush)
+      queued.push(text)
+    },
+    flush,
+  }
+}
+
 /** A logger that adds `fields` (a request id, say) to every line; a line's own fields win. */
 export function withFields(logger: Logger, fields: LogFields): Logger {
   return {

@@ -3,7 +3,7 @@ import { type AppDeps, type createApp, createAppFromConfig } from '../app'
 import { type Config, ConfigError, parseConfig } from '../config'
 import { makeDb } from '../db/client'
 import { migrateDatabase } from '../db/migrate'
-import { createLogger } from '../logger'
+import { createBatchedWriter, createLogger } from '../logger'
 
 /** A ready service for a long-lived process (Bun or Node). */
 export interface ServerService {
@@ -21,7 +21,9 @@ export async function startService(
   env: Record<string, unknown>,
   runtime: Pick<AppDeps, 'clientAddress'> = {},
 ): Promise<ServerService> {
-  const logger = createLogger()
+  const output = createBatchedWriter((chunk) => process.stdout.write(chunk), setImmediate)
+  process.on('exit', output.flush)
+  const logger = createLogger(output.line)
   let config: Config
   try {
     config = parseConfig(env)

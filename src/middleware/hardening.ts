@@ -17,33 +17,41 @@ const MAX_LOGGED_PATH = 200
  * The request-level protections, in order: the client address and a per-request logger, one
  * `http_request` log line per request, `Cache-Control: no-store` unless a route set otherwise,
  * CORS (only when origins are configured), 405 with `Allow` for a known path and a wrong
- * method, the request deadline (503; it covers reading the body too), and the body size limit
- * (413 before parsing).
+ * method, and the request deadline (503; it covers reading the body too). The body size limit
+ * (413 before parsing) is handed to the routes as `limitBody`, for the middleware that reads a
+ * body (`src/middleware/body.ts`) to apply: a request whose route reads no body (`/validate`,
+ * every GET) never has its body looked at, which on Node spares building a `Request` and a
+ * stream for it.
  * `app` is the app being built: the 405 check reads its routes.
  */
 export function hardening(app: Hono<AppEnv>, deps: AppServices): MiddlewareHandler<AppEnv>[] {
   const { security } = deps
+  const limitBody = bodyLimit({
+    maxSize: security.bodyLimitBytes,
+    onError: () => {
+      throw new ApiError(413, 'Request body too large')
+    },
+  })
   const chain: MiddlewareHandler<AppEnv>[] = [
-    createMiddleware<AppEnv>(async (c, next) => {
-      const address = resolveClientAddress(c, deps.clientAddress, security.trustProxyHops)
-      c.set('clientAddress', address)
-      c.set('logger', withFields(deps.logger, { request_id: c.get('requestId'), ip: address }))
-      await next()
-    }),
+    // One middleware, not three: on the hot path every async layer costs a promise and a turn.
     createMiddleware<AppEnv>(async (c, next) => {
       const started = performance.now()
+      const address = resolveClientAddress(c, deps.clientAddress, security.trustProxyHops)
+      const log = withFields(deps.logger, { request_id: c.get('requestId'), ip: address })
+      c.set('clientAddress', address)
+      c.set('limitBody', limitBody)
+      c.set('logger', log)
       await next()
-      const { status } = c.res
-      c.get('logger')[status >= 500 ? 'error' : 'info']('http_request', {
+      const { res } = c
+      // Set on the response's own headers: `c.header()` after `next()` would copy the whole response.
+      if (!res.headers.has('cache-control')) res.headers.set('Cache-Control', 'no-store')
+      const { status } = res
+      log[status >= 500 ? 'error' : 'info']('http_request', {
         method: c.req.method,
         path: c.req.path.slice(0, MAX_LOGGED_PATH),
         status,
         duration_ms: Math.round((performance.now() - started) * 10) / 10,
       })
-    }),
-    createMiddleware<AppEnv>(async (c, next) => {
-      await next()
-      if (!c.res.headers.has('cache-control')) c.header('Cache-Control', 'no-store')
     }),
   ]
   if (security.corsOrigins.length > 0) {
@@ -66,12 +74,6 @@ export function hardening(app: Hono<AppEnv>, deps: AppServices): MiddlewareHandl
     timeout(security.requestTimeoutMs, (c) => {
       c.get('logger').warn('request_timeout', { timeout_ms: security.requestTimeoutMs })
       return new HTTPException(503, { message: 'Service temporarily unavailable' })
-    }),
-    bodyLimit({
-      maxSize: security.bodyLimitBytes,
-      onError: () => {
-        throw new ApiError(413, 'Request body too large')
-      },
     }),
   )
   return chain

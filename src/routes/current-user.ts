@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono'
 import { createMiddleware } from 'hono/factory'
-import type { AppServices } from '../app'
+import type { AppEnv, AppServices } from '../app'
 import { holderKeyOf, isCutOff } from '../auth/revocation'
 import { type AccessClaims, InvalidTokenError } from '../auth/tokens'
 import { type Account, findAccount } from '../db/account'
@@ -8,7 +8,9 @@ import { requireJson } from '../middleware/body'
 import { bearerToken, invalidToken } from './validate'
 
 /** Hono variables set by {@link requireAccount}. */
-export type AccountEnv = { Variables: { account: Account; claims: AccessClaims } }
+export type AccountEnv = {
+  Variables: AppEnv['Variables'] & { account: Account; claims: AccessClaims }
+}
 
 /**
  * Demands a bearer access token whose account still exists and has not cut it off, read fresh from
@@ -38,4 +40,4 @@ export const requireAccount = (deps: AppServices) =>
  * {@link requireJson} typed to follow {@link requireAccount} in a route's middleware list (its own
  * type, `any`, would hide the account from the handler).
  */
-export const requireJsonBody = (): MiddlewareHandler<AccountEnv> => requireJson()
+export const requireJsonBody = (): MiddlewareHandler<AccountEnv> => requireJson<AccountEnv>()
