@@ -3,10 +3,11 @@
  * (through the local endpoint in front of Postgres). Migrations are all-or-nothing on each, and a
  * unique violation (SQLSTATE 23505, wrapped by drizzle in `cause`) becomes a 409 on each.
  */
+import { createHash } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { sql } from 'drizzle-orm'
+import { like, sql } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import journal from '../drizzle/meta/_journal.json'
 import { type NeonLocal, startNeonLocal } from '../scripts/neon-local'
@@ -16,9 +17,10 @@ import { createTokenService } from '../src/auth/tokens'
 import type { DatabaseConfig } from '../src/config'
 import { type Database, type DatabaseHandle, makeDb } from '../src/db/client'
 import { isUniqueViolation, sqlState } from '../src/db/errors'
+import { findUserCountingAttempt } from '../src/db/login'
 import { migrateDatabase } from '../src/db/migrate'
-import { users } from '../src/db/schema'
-import { findLoginUser, insertUser, replacePasswordHash } from '../src/db/users'
+import { authThrottle, users } from '../src/db/schema'
+import { insertUser, replacePasswordHashQuery } from '../src/db/users'
 import { silentLogger } from '../src/logger'
 import { FAST_ARGON2, TEST_SECRET } from './support/app'
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from './support/postgres'
@@ -133,7 +135,7 @@ for (const driver of drivers) {
       expect(applied[0]?.n).toBe(MIGRATIONS)
     })
 
-    it('runs every query of src/db/users.ts', async () => {
+    it('runs every query of src/db/users.ts and the login statement of src/db/login.ts', async () => {
       const username = `Drv_${crypto.randomUUID().slice(0, 8)}`
       const inserted = await insertUser(handle.db, { name: 'D', username, hashedPassword: 'h1' })
       expect(inserted).toEqual({ id: expect.any(Number), name: 'D', username })
@@ -145,14 +147,71 @@ for (const driver of drivers) {
         }),
       ).toBeNull()
 
-      const found = await findLoginUser(handle.db, username.toUpperCase(), username.toLowerCase())
-      expect(found).toEqual({ id: inserted?.id, username, hashedPassword: 'h1' })
-      expect(await findLoginUser(handle.db, 'nobody_here', 'nobody_here')).toBeUndefined()
+      const limit = { max: 2, windowSeconds: 60, lockoutSeconds: 60 }
+      const address = { key: `login-ip:${username}`, limit }
+      const login = (typed: string, canonical: string) =>
+        findUserCountingAttempt(handle.db, {
+          typed,
+          canonical,
+          lowerCanonical: canonical.toLowerCase(),
+          address,
+          account: limit,
+          nowMs: Date.now(),
+        })
+      const found = await login(username.toUpperCase(), username.toLowerCase())
+      expect(found).toEqual({
+        user: { id: inserted?.id, username, hashedPassword: 'h1' },
+        address: { attempts: 1, retryAfterSeconds: null, blockStarted: false },
+        account: { attempts: 1, retryAfterSeconds: null, blockStarted: false },
+      })
+      const second = await login('nobody_here', 'nobody_here')
+      expect(second).toEqual({
+        user: undefined,
+        address: { attempts: 2, retryAfterSeconds: null, blockStarted: false },
+        account: { attempts: 1, retryAfterSeconds: null, blockStarted: false },
+      })
+      const third = await login('nobody_here', 'nobody_here')
+      expect(third.user).toBeUndefined()
+      expect(third.address).toEqual({ attempts: 3, retryAfterSeconds: 60, blockStarted: true })
+      expect(third.account).toBeUndefined()
+      const [counter] = await handle.db
+        .select()
+        .from(authThrottle)
+        .where(like(authThrottle.key, 'login-user:%'))
+      expect(counter?.key).toBe(`login-user:${inserted?.id}`)
 
       const id = inserted?.id ?? -1
-      expect(await replacePasswordHash(handle.db, id, 'h1', 'h2')).toBe(true)
-      expect(await replacePasswordHash(handle.db, id, 'h1', 'h3')).toBe(false)
-      expect((await findLoginUser(handle.db, username, username))?.hashedPassword).toBe('h2')
+      expect(await replacePasswordHashQuery(handle.db, id, 'h1', 'h2')).toHaveLength(1)
+      expect(await replacePasswordHashQuery(handle.db, id, 'h1', 'h3')).toHaveLength(0)
+      const again = await findUserCountingAttempt(handle.db, {
+        typed: username,
+        canonical: username,
+        lowerCanonical: 'nobody here',
+        account: limit,
+        nowMs: Date.now(),
+      })
+      expect(again.user?.hashedPassword).toBe('h2')
+      expect(again.account?.attempts).toBe(2)
+
+      const stranger = await findUserCountingAttempt(handle.db, {
+        typed: 'Nobody_Here',
+        canonical: 'Nobody_Here',
+        lowerCanonical: 'nobody_here',
+        account: limit,
+        nowMs: Date.now(),
+      })
+      expect(stranger).toEqual({
+        user: undefined,
+        address: undefined,
+        account: { attempts: 2, retryAfterSeconds: null, blockStarted: false },
+      })
+      // The name is stored only as the base64url SHA-256 of its lower-cased canonical form.
+      const digest = createHash('sha256').update('nobody_here').digest('base64')
+      const [named] = await handle.db
+        .select()
+        .from(authThrottle)
+        .where(like(authThrottle.key, 'login-name:%'))
+      expect(named?.key).toBe(`login-name:${digest.replaceAll('+', '-').replaceAll('/', '_')}`)
     })
 
     it('reports a unique violation as SQLSTATE 23505, and the app answers 409', async () => {

@@ -1,3 +1,4 @@
+import type { WithSubquery } from 'drizzle-orm'
 import type { Database } from '../db/client'
 import {
   endSessions,
@@ -65,7 +66,10 @@ export type RotationOutcome =
 export interface SessionService {
   readonly options: Readonly<SessionOptions>
   /** Starts a session (a new family). @returns its refresh token, or null if the user no longer exists. */
-  start(user: { id: number; username: string }): Promise<SessionGrant | null>
+  start(
+    user: { id: number; username: string },
+    alongside?: WithSubquery[],
+  ): Promise<SessionGrant | null>
   /**
    * Exchanges a refresh token for its successor. A token already used is refused; used longer
    * ago than the grace window, it is taken as stolen and its whole family is revoked.
@@ -119,17 +123,18 @@ export function createSessionService({ db, options, now }: SessionServiceOptions
   return {
     options: Object.freeze({ ...options }),
 
-    async start(user) {
+    async start(user, alongside) {
       const at = now()
       const token = newRefreshToken()
-      const sessionStartedAt = await insertSession(db, {
+      const session = {
         tokenHash: await hashRefreshToken(token),
         familyId: crypto.randomUUID(),
         userId: user.id,
         now: new Date(at),
         expiresAt: after(at, ttl),
         sessionExpiresAt: after(at, max),
-      })
+      }
+      const sessionStartedAt = await insertSession(db, session, alongside)
       if (sessionStartedAt === undefined) return null
       return {
         refreshToken: token,

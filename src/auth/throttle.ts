@@ -1,13 +1,18 @@
-import { encodeBase64Url } from 'hono/utils/encode'
+import type { WithSubquery } from 'drizzle-orm'
 import { convertIPv6BinaryToString, convertIPv6ToBinary } from 'hono/utils/ipaddr'
 import type { Database } from '../db/client'
+import { findUserCountingAttempt } from '../db/login'
 import {
+  type AttemptCount,
   type AttemptLimit,
   clearAttempts,
+  clearAttemptsQuery,
   countAttempt,
   deleteExpiredAttempts,
   releaseAttempt,
+  releaseAttemptQuery,
 } from '../db/throttle'
+import type { LoginUser } from '../db/users'
 import { canonicalUsername } from './credentials'
 
 /** One limit: `max` attempts per `windowSeconds`; one more blocks for `lockoutSeconds`. `max: 0` turns it off. */
@@ -48,14 +53,26 @@ export type ThrottleVerdict =
       blockStarted: boolean
     }
 
-/**
- * Whose login it is: an existing account by id (so every spelling that reaches it shares one
- * count), or the typed name of an account that does not exist, counted the same way.
- */
-export type LoginAccount = { userId: number } | { username: string }
+/** Whose password is checked: an existing account, by id. */
+export type LoginAccount = { userId: number }
 
 /** Counts attempts in the database, so limits hold across instances and runtimes. No HTTP here. */
 export interface Throttle {
+  /**
+   * A password login's first statement: finds the account `typed` names and counts the attempt,
+   * against the client address (when known), then, unless that refused it, against the account
+   * (or, when none matches, the name). Attempts are counted when they start, before any hashing;
+   * {@link Throttle.loginSucceededQueries} undoes the count of a success.
+   */
+  countLogin(
+    typed: string,
+    address: string | undefined,
+  ): Promise<{ user: LoginUser | undefined; verdict: ThrottleVerdict }>
+  /**
+   * What {@link Throttle.loginSucceeded} does, as `WITH` queries for the statement that starts the
+   * session, so that a successful login costs no round trip of its own.
+   */
+  loginSucceededQueries(userId: number, address: string | undefined): WithSubquery[]
   /**
    * Counts a login attempt, before any password hashing: first against the client address (when
    * known), then against the account. Attempts are counted when they start, so concurrent
@@ -105,14 +122,11 @@ export function createThrottle(options: ThrottleOptions): Throttle {
     }
   }
 
-  const count = async (
+  const verdictOf = (
     scope: ThrottleScope,
-    key: string | undefined,
-  ): Promise<ThrottleVerdict | undefined> => {
-    const rule = rules[scope]
-    if (key === undefined || rule.max <= 0) return undefined
-    const [result] = await Promise.all([countAttempt(db, key, rule, now()), maybeSweep()])
-    if (result.retryAfterSeconds === null || result.retryAfterSeconds <= 0) return undefined
+    result: AttemptCount | undefined,
+  ): ThrottleVerdict | undefined => {
+    if (result?.retryAfterSeconds == null || result.retryAfterSeconds <= 0) return undefined
     return {
       allowed: false,
       scope,
@@ -121,18 +135,66 @@ export function createThrottle(options: ThrottleOptions): Throttle {
     }
   }
 
+  const count = async (
+    scope: ThrottleScope,
+    key: string | undefined,
+  ): Promise<ThrottleVerdict | undefined> => {
+    const rule = rules[scope]
+    if (key === undefined || rule.max <= 0) return undefined
+    const [result] = await Promise.all([countAttempt(db, key, rule, now()), maybeSweep()])
+    return verdictOf(scope, result)
+  }
+
   return {
+    async countLogin(typed, address) {
+      const ip = addressKey('login', address)
+      const canonical = canonicalUsername(typed)
+      // Postgres text cannot hold NUL or lone surrogates: such a name can match no account, and
+      // its counter is that of the name with those characters replaced.
+      const storable = !typed.includes('\0') && typed.isWellFormed()
+      const [counted] = await Promise.all([
+        findUserCountingAttempt(db, {
+          typed: storable ? typed : '',
+          canonical: storable ? canonical : '',
+          lowerCanonical: canonical.toLowerCase().toWellFormed().replaceAll('\0', '\ufffd'),
+          address:
+            ip === undefined || rules.loginAddress.max <= 0
+              ? undefined
+              : { key: ip, limit: rules.loginAddress },
+          account: rules.loginAccount.max <= 0 ? undefined : rules.loginAccount,
+          nowMs: now(),
+        }),
+        maybeSweep(),
+      ])
+      const verdict = verdictOf('loginAddress', counted.address) ??
+        verdictOf('loginAccount', counted.account) ?? { allowed: true as const }
+      return { user: counted.user, verdict }
+    },
+
+    loginSucceededQueries(userId, address) {
+      const ip = addressKey('login', address)
+      const queries: WithSubquery[] = [
+        db.$with('throttle_reset').as(clearAttemptsQuery(db, accountKey({ userId })).returning()),
+      ]
+      if (ip !== undefined) {
+        queries.push(
+          db.$with('throttle_release').as(releaseAttemptQuery(db, ip, now()).returning()),
+        )
+      }
+      return queries
+    },
+
     async checkLogin(account, address) {
       return (
         (await count('loginAddress', addressKey('login', address))) ??
-        (await count('loginAccount', await accountKey(account))) ?? { allowed: true }
+        (await count('loginAccount', accountKey(account))) ?? { allowed: true }
       )
     },
 
     async loginSucceeded(account, address) {
       const ip = addressKey('login', address)
       await Promise.all([
-        clearAttempts(db, await accountKey(account)),
+        clearAttempts(db, accountKey(account)),
         ip === undefined ? undefined : releaseAttempt(db, ip, now()),
       ])
     },
@@ -146,15 +208,12 @@ export function createThrottle(options: ThrottleOptions): Throttle {
 }
 
 /**
- * The counter key of an account. A name that matches no account is stored as a hash of its
- * canonical, lower-cased form: no usernames (or passwords typed into the username field) in
- * the table, a bounded key length, and nothing Postgres text cannot hold.
+ * The counter key of an account. A name that matches no account is counted under a hash of its
+ * canonical, lower-cased form, computed in the database (see `findUserCountingAttempt`): no
+ * usernames (or passwords typed into the username field) in the table, a bounded key length.
  */
-export async function accountKey(account: LoginAccount): Promise<string> {
-  if ('userId' in account) return `login-user:${account.userId}`
-  const name = canonicalUsername(account.username).toLowerCase()
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(name))
-  return `login-name:${encodeBase64Url(digest)}`
+export function accountKey(account: LoginAccount): string {
+  return `login-user:${account.userId}`
 }
 
 function addressKey(kind: 'login' | 'register', address: string | undefined): string | undefined {

@@ -26,3 +26,8 @@ export async function makeDb(config: DatabaseConfig): Promise<DatabaseHandle> {
       return (await import('./drivers/neon-http')).openNeonHttp(config.url, config.fetchEndpoint)
   }
 }
+
+/** The rows of what `db.execute` returned: an array with postgres.js, `.rows` with the others. */
+export function rowsOf<T>(result: unknown): T[] {
+  return Array.isArray(result) ? (result as T[]) : (result as { rows: T[] }).rows
+}

@@ -1,4 +1,16 @@
-import { and, eq, gt, inArray, isNull, lt, lte, or, type SQL, sql } from 'drizzle-orm'
+import {
+  and,
+  eq,
+  gt,
+  inArray,
+  isNull,
+  lt,
+  lte,
+  or,
+  type SQL,
+  sql,
+  type WithSubquery,
+} from 'drizzle-orm'
 import type { Database } from './client'
 import { refreshTokens, users } from './schema'
 
@@ -76,9 +88,15 @@ export async function findTokenHolder(
  * deleted meanwhile), and the session starts at least a millisecond after the user's
  * `tokens_valid_after`, so a login in the same millisecond as a logout, or on an instance whose
  * clock lags the one that logged out, is not born dead.
+ * `alongside` are data-modifying `WITH` queries run in the same statement (a login's throttle
+ * reset, a rehash), so that they cost no round trip of their own.
  * @returns when the session began, or undefined when the user no longer exists (nothing written).
  */
-export async function insertSession(db: Database, s: NewSession): Promise<Date | undefined> {
+export async function insertSession(
+  db: Database,
+  s: NewSession,
+  alongside: WithSubquery[] = [],
+): Promise<Date | undefined> {
   const pruned = db.$with('pruned').as(
     db
       .delete(refreshTokens)
@@ -91,7 +109,7 @@ export async function insertSession(db: Database, s: NewSession): Promise<Date |
       .returning({ tokenHash: refreshTokens.tokenHash }),
   )
   const rows = await db
-    .with(pruned)
+    .with(pruned, ...alongside)
     .insert(refreshTokens)
     .select((qb) =>
       qb

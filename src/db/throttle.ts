@@ -1,5 +1,5 @@
-import { and, eq, gt, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm'
-import type { Database } from './client'
+import { and, eq, gt, inArray, isNull, lt, lte, or, type SQL, sql } from 'drizzle-orm'
+import { type Database, rowsOf } from './client'
 import { authThrottle as t } from './schema'
 
 /** A counter's state right after an attempt was counted. */
@@ -20,59 +20,78 @@ export interface AttemptLimit {
 
 const at = (ms: number) => sql`${new Date(ms).toISOString()}::timestamptz`
 
+/** A row as {@link attemptUpsert} returns it. */
+export interface AttemptRow {
+  attempts: number
+  retry_after_seconds: number | null
+  block_started: boolean
+}
+
+/** Reads an {@link AttemptRow}. */
+export const attemptCount = (row: AttemptRow): AttemptCount => ({
+  attempts: row.attempts,
+  retryAfterSeconds: row.retry_after_seconds,
+  blockStarted: row.block_started,
+})
+
 /**
- * Counts one attempt against `key` and reports whether the key is blocked, in one atomic
- * upsert, so concurrent attempts (on any instance) are all counted and at most `max` pass per
- * window. A blocked key's count stays as it is; the block ends the window, so once a window or
- * a block is over the key starts afresh.
+ * The upsert that counts one attempt against `key` (an SQL expression) when `when` holds, and
+ * returns an {@link AttemptRow}: a statement on its own, or a `WITH` query of a larger one. It is
+ * atomic, so concurrent attempts (on any instance) are all counted and at most `max` pass per
+ * window. A blocked key's count stays as it is; the block ends the window, so once a window or a
+ * block is over the key starts afresh.
  * `nowMs` is the caller's clock, so windows follow it (and a fake clock in tests).
  */
+export function attemptUpsert(
+  key: SQL,
+  limit: AttemptLimit,
+  nowMs: number,
+  when: SQL = sql`true`,
+): SQL {
+  const now = at(nowMs)
+  const windowEnd = at(nowMs + limit.windowSeconds * 1000)
+  const lockEnd = at(nowMs + limit.lockoutSeconds * 1000)
+  const expired = sql`auth_throttle.resets_at <= ${now}`
+  const blocked = sql`auth_throttle.blocked_until > ${now}`
+  const overLimit = sql`auth_throttle.attempts + 1 > ${limit.max}::int`
+  return sql`insert into auth_throttle (key, attempts, resets_at)
+    select ${key}, 1, ${windowEnd} where ${when}
+    on conflict (key) do update set
+      attempts = case when ${expired} then 1 when ${blocked} then auth_throttle.attempts else auth_throttle.attempts + 1 end,
+      blocked_until = case when ${expired} then null when ${blocked} then auth_throttle.blocked_until when ${overLimit} then ${lockEnd} else null end,
+      resets_at = case when ${expired} then ${windowEnd} when ${blocked} then auth_throttle.resets_at when ${overLimit} then ${lockEnd} else auth_throttle.resets_at end
+    returning auth_throttle.attempts,
+      ceil(extract(epoch from (auth_throttle.blocked_until - ${now})))::int as retry_after_seconds,
+      coalesce(auth_throttle.blocked_until = ${lockEnd}, false) as block_started`
+}
+
+/** Counts one attempt against `key` on its own (see {@link attemptUpsert}). */
 export async function countAttempt(
   db: Database,
   key: string,
   limit: AttemptLimit,
   nowMs: number,
 ): Promise<AttemptCount> {
-  const now = at(nowMs)
-  const lockEnd = at(nowMs + limit.lockoutSeconds * 1000)
-  const expired = sql`${t.resetsAt} <= ${now}`
-  const blocked = sql`${t.blockedUntil} > ${now}`
-  const overLimit = sql`${t.attempts} + 1 > ${limit.max}::int`
-  const rows = await db
-    .insert(t)
-    .values({ key, attempts: 1, resetsAt: new Date(nowMs + limit.windowSeconds * 1000) })
-    .onConflictDoUpdate({
-      target: t.key,
-      set: {
-        attempts: sql`case when ${expired} then 1 when ${blocked} then ${t.attempts} else ${t.attempts} + 1 end`,
-        blockedUntil: sql`case when ${expired} then null when ${blocked} then ${t.blockedUntil} when ${overLimit} then ${lockEnd} else null end`,
-        resetsAt: sql`case when ${expired} then ${at(nowMs + limit.windowSeconds * 1000)} when ${blocked} then ${t.resetsAt} when ${overLimit} then ${lockEnd} else ${t.resetsAt} end`,
-      },
-    })
-    .returning({
-      attempts: t.attempts,
-      retryAfterSeconds: sql<
-        number | null
-      >`ceil(extract(epoch from (${t.blockedUntil} - ${now})))::int`,
-      blockStarted: sql<boolean>`coalesce(${t.blockedUntil} = ${lockEnd}, false)`,
-    })
-  const row = rows[0]
+  const [row] = rowsOf<AttemptRow>(await db.execute(attemptUpsert(sql`${key}`, limit, nowMs)))
   if (row === undefined) throw new Error('auth_throttle upsert returned no row')
-  return row
+  return attemptCount(row)
 }
+
+/** The DELETE that forgets a key's attempts, for {@link clearAttempts} or a `WITH` query. */
+export const clearAttemptsQuery = (db: Database, key: string) => db.delete(t).where(eq(t.key, key))
 
 /** Forgets a key's attempts (a successful login resets its account). */
 export async function clearAttempts(db: Database, key: string): Promise<void> {
-  await db.delete(t).where(eq(t.key, key))
+  await clearAttemptsQuery(db, key)
 }
 
 /**
- * Takes back one attempt counted in the current window of a key that is not blocked, so that
- * successful logins do not use up an address's allowance.
+ * The UPDATE that takes back one attempt counted in the current window of a key that is not
+ * blocked, so that successful logins do not use up an address's allowance.
  */
-export async function releaseAttempt(db: Database, key: string, nowMs: number): Promise<void> {
+export function releaseAttemptQuery(db: Database, key: string, nowMs: number) {
   const now = new Date(nowMs)
-  await db
+  return db
     .update(t)
     .set({ attempts: sql`${t.attempts} - 1` })
     .where(
@@ -83,6 +102,11 @@ export async function releaseAttempt(db: Database, key: string, nowMs: number): 
         or(isNull(t.blockedUntil), lte(t.blockedUntil, now)),
       ),
     )
+}
+
+/** Runs {@link releaseAttemptQuery} on its own. */
+export async function releaseAttempt(db: Database, key: string, nowMs: number): Promise<void> {
+  await releaseAttemptQuery(db, key, nowMs)
 }
 
 /**

@@ -33,41 +33,19 @@ export async function insertUser(
 }
 
 /**
- * Finds the account a login names. The name is matched case-insensitively, as typed and in its
- * canonical form, so accounts created by the Python service (never normalised) still match;
- * an exact match of what was typed wins.
+ * The UPDATE that replaces a password hash if it is still the one that was verified
+ * (compare-and-set), so a concurrent password change is never overwritten; a `WITH` query of
+ * the statement that starts a login's session.
  */
-export async function findLoginUser(
-  db: Database,
-  typed: string,
-  canonical: string,
-): Promise<LoginUser | undefined> {
-  const rows = await db
-    .select({ id: users.id, username: users.username, hashedPassword: users.hashedPassword })
-    .from(users)
-    .where(sql`lower(${users.username}) in (lower(${typed}), lower(${canonical}))`)
-    .orderBy(
-      sql`${users.username} = ${typed} desc`,
-      sql`lower(${users.username}) = lower(${typed}) desc`,
-    )
-    .limit(1)
-  return rows[0]
-}
-
-/**
- * Replaces a password hash if it is still the one that was verified (compare-and-set), so a
- * concurrent password change is never overwritten. Returns whether a row changed.
- */
-export async function replacePasswordHash(
+export function replacePasswordHashQuery(
   db: Database,
   id: number,
   expected: string,
   replacement: string,
-): Promise<boolean> {
-  const rows = await db
+) {
+  return db
     .update(users)
     .set({ hashedPassword: replacement, updatedAt: sql`now()` })
     .where(and(eq(users.id, id), eq(users.hashedPassword, expected)))
     .returning({ id: users.id })
-  return rows.length === 1
 }

@@ -1,8 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { AppServices } from '../app'
-import { canonicalUsername, LOGIN_LIMITS } from '../auth/credentials'
-import type { LoginAccount, ThrottleVerdict } from '../auth/throttle'
-import { findLoginUser, replacePasswordHash } from '../db/users'
+import { LOGIN_LIMITS } from '../auth/credentials'
+import type { ThrottleVerdict } from '../auth/throttle'
+import { replacePasswordHashQuery } from '../db/users'
 import { ApiError, bearerChallenge, tooManyRequests } from '../errors'
 import type { Logger } from '../logger'
 import { requireForm } from '../middleware/body'
@@ -138,9 +138,7 @@ async function passwordGrant(deps: AppServices, { log, address }: GrantRequest, 
   if (username.length > LOGIN_LIMITS.username || password.length > LOGIN_LIMITS.password) {
     throw oauthError('invalid_request', 'username or password is too long')
   }
-  const user = await lookUp(deps, username)
-  const account: LoginAccount = user ? { userId: user.id } : { username }
-  const verdict = await deps.throttle.checkLogin(account, address)
+  const { user, verdict } = await deps.throttle.countLogin(username, address)
   if (!verdict.allowed) {
     throw throttled(log, verdict, user?.id, 'authn_login_fail', 'Too many failed login attempts')
   }
@@ -153,13 +151,18 @@ async function passwordGrant(deps: AppServices, { log, address }: GrantRequest, 
     log.warn('authn_login_fail', { user_id: user.id, reason: 'wrong_password' })
     throw badCredentials()
   }
-  await deps.throttle.loginSucceeded(account, address)
-  if (deps.passwords.needsRehash(user.hashedPassword)) await upgradeHash(deps, log, user, password)
-  const session = await deps.sessions.start(user)
+  // The throttle reset and a hash upgrade ride on the statement that starts the session.
+  const alongside = deps.throttle.loginSucceededQueries(user.id, address)
+  const upgrade = deps.passwords.needsRehash(user.hashedPassword)
+    ? await upgradedHash(deps, log, user, password)
+    : undefined
+  if (upgrade !== undefined) alongside.push(upgrade)
+  const session = await deps.sessions.start(user, alongside)
   if (session === null) {
     log.warn('authn_login_fail', { user_id: user.id, reason: 'deleted' })
     throw badCredentials()
   }
+  if (upgrade !== undefined) log.info('authn_password_rehashed', { user_id: user.id })
   const issued = await deps.tokens.issueAccessToken(session.user)
   log.info('authn_login_success', { user_id: user.id })
   log.info('authn_token_created', {
@@ -227,13 +230,11 @@ function tokenBody(issued: { token: string; expiresIn: number }, refreshToken: s
   }
 }
 
-async function lookUp(deps: AppServices, typed: string) {
-  // Postgres text cannot hold NUL or lone surrogates: such a name can match no account.
-  if (typed.includes('\0') || !typed.isWellFormed()) return undefined
-  return findLoginUser(deps.db, typed, canonicalUsername(typed))
-}
-
-async function upgradeHash(
+/**
+ * The query that stores a fresh hash of `password` in place of one made with old parameters (only
+ * if it is still the one that was verified), or undefined when hashing failed: the login goes on.
+ */
+async function upgradedHash(
   deps: AppServices,
   log: Logger,
   user: { id: number; hashedPassword: string },
@@ -241,9 +242,11 @@ async function upgradeHash(
 ) {
   try {
     const fresh = await deps.passwords.hash(password)
-    await replacePasswordHash(deps.db, user.id, user.hashedPassword, fresh)
-    log.info('authn_password_rehashed', { user_id: user.id })
+    return deps.db
+      .$with('rehashed')
+      .as(replacePasswordHashQuery(deps.db, user.id, user.hashedPassword, fresh))
   } catch {
     log.warn('authn_password_rehash_failed', { user_id: user.id })
+    return undefined
   }
 }

@@ -1,0 +1,106 @@
+import { type SQL, sql } from 'drizzle-orm'
+import { type Database, rowsOf } from './client'
+import { type AttemptCount, type AttemptLimit, attemptUpsert } from './throttle'
+import type { LoginUser } from './users'
+
+/** What {@link findUserCountingAttempt} counts the attempt against. */
+export interface LoginAttempt {
+  /** The name as typed, and its canonical form (trimmed, NFKC). */
+  typed: string
+  canonical: string
+  /**
+   * The canonical name lower-cased: when no account matches, the attempt is counted against
+   * `login-name:` and the base64url SHA-256 of this (the name itself is never stored).
+   */
+  lowerCanonical: string
+  /** The client address's counter and its limit; none when the address is unknown or unlimited. */
+  address?: { key: string; limit: AttemptLimit }
+  /** The per-account limit; none when it is off. */
+  account?: AttemptLimit
+  nowMs: number
+}
+
+/** The account a login names (if any), and the attempt's counts. */
+export interface CountedLogin {
+  user: LoginUser | undefined
+  /** The address's count; undefined when it was not counted. */
+  address: AttemptCount | undefined
+  /** The account's count; undefined when it was not counted (also when the address is blocked). */
+  account: AttemptCount | undefined
+}
+
+const NOTHING = sql`select null::int as attempts, null::int as retry_after_seconds, false as block_started where false`
+
+/**
+ * A login's first statement: finds the account (matched case-insensitively as typed and in its
+ * canonical form, an exact match of what was typed first, so accounts created by the Python
+ * service still match), counts the attempt against the client address, then, unless the address
+ * is blocked, against the account: `login-user:<id>` when it exists, so every spelling that
+ * reaches it shares one count, else the hashed name. One round trip, before any password hashing.
+ */
+export async function findUserCountingAttempt(
+  db: Database,
+  a: LoginAttempt,
+): Promise<CountedLogin> {
+  const nameKey = sql`'login-name:' || translate(encode(sha256(convert_to(${a.lowerCanonical}::text, 'UTF8')), 'base64'), '+/', '-_')`
+  const accountKey = sql`coalesce('login-user:' || (select id from u), ${nameKey})`
+  const addressCount: SQL = a.address
+    ? attemptUpsert(sql`${a.address.key}`, a.address.limit, a.nowMs)
+    : NOTHING
+  const addressBlocked = sql`not exists (select 1 from addr where retry_after_seconds > 0)`
+  const accountCount: SQL = a.account
+    ? attemptUpsert(accountKey, a.account, a.nowMs, addressBlocked)
+    : NOTHING
+  const result = await db.execute(sql`
+    with u as (
+      select id, username, hashed_password from users
+      where lower(username) in (lower(${a.typed}), lower(${a.canonical}))
+      order by username = ${a.typed} desc, lower(username) = lower(${a.typed}) desc
+      limit 1
+    ),
+    addr as (${addressCount}),
+    acct as (${accountCount})
+    select u.id, u.username, u.hashed_password,
+      addr.attempts as address_attempts, addr.retry_after_seconds as address_retry,
+      addr.block_started as address_started,
+      acct.attempts as account_attempts, acct.retry_after_seconds as account_retry,
+      acct.block_started as account_started
+    from (select 1) as one
+      left join u on true left join addr on true left join acct on true`)
+  const [row] = rowsOf<Row>(result)
+  if (row === undefined) throw new Error('login statement returned no row')
+  return {
+    user:
+      row.id === null
+        ? undefined
+        : {
+            id: row.id,
+            username: row.username as string,
+            hashedPassword: row.hashed_password as string,
+          },
+    address: count(row.address_attempts, row.address_retry, row.address_started),
+    account: count(row.account_attempts, row.account_retry, row.account_started),
+  }
+}
+
+interface Row {
+  id: number | null
+  username: string | null
+  hashed_password: string | null
+  address_attempts: number | null
+  address_retry: number | null
+  address_started: boolean | null
+  account_attempts: number | null
+  account_retry: number | null
+  account_started: boolean | null
+}
+
+function count(
+  attempts: number | null,
+  retryAfterSeconds: number | null,
+  blockStarted: boolean | null,
+): AttemptCount | undefined {
+  return attempts === null
+    ? undefined
+    : { attempts, retryAfterSeconds, blockStarted: !!blockStarted }
+}
