@@ -126,11 +126,9 @@ describe.each(runtimes)('%s', (_name, start, enabled) => {
       expect(third.headers.get('server')).toBeNull()
       expect(third.headers.get('x-content-type-options')).toBe('nosniff')
       // A server writes its log lines after the turn that answered: wait for them.
-      await expect.poll(() => requestLines(running.logs).map((l) => l.ip)).toEqual([
-        '127.0.0.1',
-        '127.0.0.1',
-        '127.0.0.1',
-      ])
+      await expect
+        .poll(() => requestLines(running.logs).map((l) => l.ip))
+        .toEqual(['127.0.0.1', '127.0.0.1', '127.0.0.1'])
     },
   )
 
@@ -139,10 +137,8 @@ describe.each(runtimes)('%s', (_name, start, enabled) => {
     for (const client of ['203.0.113.1', '203.0.113.2', '203.0.113.3']) {
       expect((await register(running.base, `198.51.100.9, ${client}`)).status).toBe(201)
     }
-    await expect.poll(() => requestLines(running.logs).map((l) => l.ip)).toEqual([
-      '203.0.113.1',
-      '203.0.113.2',
-      '203.0.113.3',
-    ])
+    await expect
+      .poll(() => requestLines(running.logs).map((l) => l.ip))
+      .toEqual(['203.0.113.1', '203.0.113.2', '203.0.113.3'])
   })
 })
