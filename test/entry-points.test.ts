@@ -117,7 +117,8 @@ describe.each(runtimes)('%s', (_name, start, enabled) => {
   it.skipIf(!enabled)(
     'counts the socket address; X-Forwarded-For is ignored without TRUST_PROXY',
     async () => {
-      running = await start(0)
+      const server = await start(0)
+      running = server
       expect((await register(running.base, '203.0.113.1')).status).toBe(201)
       expect((await register(running.base, '203.0.113.2')).status).toBe(201)
       const third = await register(running.base, '203.0.113.3')
@@ -127,18 +128,19 @@ describe.each(runtimes)('%s', (_name, start, enabled) => {
       expect(third.headers.get('x-content-type-options')).toBe('nosniff')
       // A server writes its log lines after the turn that answered: wait for them.
       await expect
-        .poll(() => requestLines(running.logs).map((l) => l.ip))
+        .poll(() => requestLines(server.logs).map((l) => l.ip))
         .toEqual(['127.0.0.1', '127.0.0.1', '127.0.0.1'])
     },
   )
 
   it.skipIf(!enabled)('with TRUST_PROXY=1 counts the address the proxy appended', async () => {
-    running = await start(1)
+    const server = await start(1)
+    running = server
     for (const client of ['203.0.113.1', '203.0.113.2', '203.0.113.3']) {
       expect((await register(running.base, `198.51.100.9, ${client}`)).status).toBe(201)
     }
     await expect
-      .poll(() => requestLines(running.logs).map((l) => l.ip))
+      .poll(() => requestLines(server.logs).map((l) => l.ip))
       .toEqual(['203.0.113.1', '203.0.113.2', '203.0.113.3'])
   })
 })
