@@ -19,8 +19,9 @@ import { type Database, type DatabaseHandle, makeDb } from '../src/db/client'
 import { isUniqueViolation, sqlState } from '../src/db/errors'
 import { findUserCountingAttempt } from '../src/db/login'
 import { migrateDatabase } from '../src/db/migrate'
+import { insertUserCountingAttempt, type RegistrationCounter } from '../src/db/register'
 import { authThrottle, users } from '../src/db/schema'
-import { insertUser, replacePasswordHashQuery } from '../src/db/users'
+import { replacePasswordHashQuery } from '../src/db/users'
 import { silentLogger } from '../src/logger'
 import { FAST_ARGON2, TEST_SECRET } from './support/app'
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from './support/postgres'
@@ -135,17 +136,31 @@ for (const driver of drivers) {
       expect(applied[0]?.n).toBe(MIGRATIONS)
     })
 
-    it('runs every query of src/db/users.ts and the login statement of src/db/login.ts', async () => {
+    it('runs the registration statement, every query of src/db/users.ts and the login statement of src/db/login.ts', async () => {
       const username = `Drv_${crypto.randomUUID().slice(0, 8)}`
-      const inserted = await insertUser(handle.db, { name: 'D', username, hashedPassword: 'h1' })
+      const register = (name: string, typed: string, registerCounter?: RegistrationCounter) =>
+        insertUserCountingAttempt(
+          handle.db,
+          { name, username: typed, hashedPassword: 'h1' },
+          registerCounter,
+        )
+      const { user: inserted } = await register('D', username)
       expect(inserted).toEqual({ id: expect.any(Number), name: 'D', username })
-      expect(
-        await insertUser(handle.db, {
-          name: 'E',
-          username: username.toLowerCase(),
-          hashedPassword: 'h',
-        }),
-      ).toBeNull()
+      expect(await register('E', username.toLowerCase())).toEqual({ user: null, count: undefined })
+      const registerCounter = {
+        key: `register-ip:${username}`,
+        limit: { max: 1, windowSeconds: 60, lockoutSeconds: 60 },
+        nowMs: Date.now(),
+      }
+      const counted = await register('F', `${username}_f`, registerCounter)
+      expect(counted).toEqual({
+        user: { id: expect.any(Number), name: 'F', username: `${username}_f` },
+        count: { attempts: 1, retryAfterSeconds: null, blockStarted: false },
+      })
+      expect(await register('G', `${username}_g`, registerCounter)).toEqual({
+        user: null,
+        count: { attempts: 2, retryAfterSeconds: 60, blockStarted: true },
+      })
 
       const limit = { max: 2, windowSeconds: 60, lockoutSeconds: 60 }
       const address = { key: `login-ip:${username}`, limit }

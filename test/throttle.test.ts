@@ -376,29 +376,77 @@ describe('registration throttling per client address', () => {
   })
   afterAll(() => t.close())
 
-  it('allows 3 registrations per address per hour, then 429 without hashing; others go on', async () => {
-    const [address, other] = [uniqueAddress(), uniqueAddress()]
-    for (let i = 0; i < 3; i++) {
-      expect((await registerFrom(t, uniqueName('reg'), address)).status).toBe(201)
-    }
+  /** Counts the hashes made while `run` runs. */
+  async function countHashes(run: () => Promise<void>): Promise<number> {
     const { hash } = t.passwords
     let hashed = 0
     t.passwords.hash = (p) => {
       hashed++
       return hash.call(t.passwords, p)
     }
-    const blockedName = uniqueName('reg')
     try {
-      const retryAfter = await expect429(await registerFrom(t, blockedName, address))
-      expect(retryAfter).toBeLessThanOrEqual(3600)
+      await run()
     } finally {
       t.passwords.hash = hash
     }
-    expect(hashed).toBe(0)
-    expect(await t.query('select id from users where username = $1', [blockedName])).toHaveLength(0)
+    return hashed
+  }
+
+  it('allows 3 registrations per address per hour, then 429: one hash to learn the block, none after; others go on', async () => {
+    const [address, other] = [uniqueAddress(), uniqueAddress()]
+    for (let i = 0; i < 3; i++) {
+      expect((await registerFrom(t, uniqueName('reg'), address)).status).toBe(201)
+    }
+    const refusedNames = [uniqueName('reg'), uniqueName('reg'), uniqueName('reg')]
+    let firstRetry = 0
+    const hashed = await countHashes(async () => {
+      firstRetry = await expect429(await registerFrom(t, refusedNames[0] as string, address))
+      for (const name of refusedNames.slice(1)) {
+        const retryAfter = await expect429(await registerFrom(t, name, address))
+        expect(retryAfter).toBeGreaterThan(3590)
+        expect(retryAfter).toBeLessThanOrEqual(firstRetry)
+      }
+    })
+    expect(firstRetry).toBeLessThanOrEqual(3600)
+    expect(hashed).toBe(1)
+    for (const name of refusedNames) {
+      expect(await t.query('select id from users where username = $1', [name])).toHaveLength(0)
+    }
     expect((await registerFrom(t, uniqueName('reg'), other)).status).toBe(201)
     t.clock.advance(3601)
     expect((await registerFrom(t, uniqueName('reg'), address)).status).toBe(201)
+  })
+
+  it('lets exactly 3 of 12 concurrent registrations from one address through, hashing no more than 3', async () => {
+    const address = uniqueAddress()
+    const names = Array.from({ length: 12 }, () => uniqueName('conc'))
+    let statuses: number[] = []
+    const hashed = await countHashes(async () => {
+      statuses = (await Promise.all(names.map((n) => registerFrom(t, n, address)))).map(
+        (r) => r.status,
+      )
+    })
+    expect(statuses.filter((s) => s === 201)).toHaveLength(3)
+    expect(statuses.filter((s) => s === 429)).toHaveLength(9)
+    expect(hashed).toBe(3)
+    const created = await t.query('select id from users where username = any($1)', [names])
+    expect(created).toHaveLength(3)
+  })
+
+  it('a second instance on the same database learns the block from its count', async () => {
+    const address = uniqueAddress()
+    for (let i = 0; i < 3; i++) {
+      expect((await registerFrom(t, uniqueName('reg'), address)).status).toBe(201)
+    }
+    const other = t.instance()
+    const name = uniqueName('reg')
+    const res = await other.request('/register', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', [TEST_PEER_HEADER]: address },
+      body: JSON.stringify({ name: 'Elsewhere', username: name, password }),
+    })
+    await expect429(res)
+    expect(await t.query('select id from users where username = $1', [name])).toHaveLength(0)
   })
 
   it('does not count requests rejected by validation', async () => {

@@ -2,6 +2,7 @@ import type { WithSubquery } from 'drizzle-orm'
 import { convertIPv6BinaryToString, convertIPv6ToBinary } from 'hono/utils/ipaddr'
 import type { Database } from '../db/client'
 import { findUserCountingAttempt } from '../db/login'
+import type { RegistrationCounter } from '../db/register'
 import {
   type AttemptCount,
   type AttemptLimit,
@@ -53,6 +54,12 @@ export type ThrottleVerdict =
       blockStarted: boolean
     }
 
+/** A refusal, with what the 429 says. */
+export type Refused = { refused: Extract<ThrottleVerdict, { allowed: false }> }
+
+/** What a counted operation returns: its own result and the counter after the attempt. */
+export type Counted<T> = { value: T; count: AttemptCount | undefined }
+
 /** Whose password is checked: an existing account, by id. */
 export type LoginAccount = { userId: number }
 
@@ -81,8 +88,18 @@ export interface Throttle {
   checkLogin(account: LoginAccount, address: string | undefined): Promise<ThrottleVerdict>
   /** Resets the account's count and gives the address its attempt back. */
   loginSucceeded(account: LoginAccount, address: string | undefined): Promise<void>
-  /** Counts a registration attempt against the client address (when known). */
-  checkRegistration(address: string | undefined): Promise<ThrottleVerdict>
+  /**
+   * Runs a registration under the per-address limit. `create` hashes the password and then, in
+   * one statement, counts the attempt against the counter it is given (none when the address is
+   * unknown or the limit is off) and creates the account unless that count blocks it. The hash
+   * comes before the count, so this instance refuses without hashing, and without a round trip,
+   * an address it has seen blocked (until the block ends) or one with `max` registrations already
+   * in progress here.
+   */
+  countRegistration<T>(
+    address: string | undefined,
+    create: (counter: RegistrationCounter | undefined) => Promise<Counted<T>>,
+  ): Promise<Refused | (Counted<T> & { refused?: undefined })>
   /**
    * Deletes up to {@link SWEEP_BATCH} counters whose window has ended; returns how many. The checks
    * run it at most once per `sweepIntervalMs`, and again on the next attempt while a batch comes
@@ -108,6 +125,7 @@ export function createThrottle(options: ThrottleOptions): Throttle {
   const { db, rules, now } = options
   const sweepInterval = options.sweepIntervalMs ?? 60_000
   let lastSweep = Number.NEGATIVE_INFINITY
+  const registrations = createAddressMemo()
 
   const sweep = () => deleteExpiredAttempts(db, now(), SWEEP_BATCH)
   const maybeSweep = async () => {
@@ -125,7 +143,7 @@ export function createThrottle(options: ThrottleOptions): Throttle {
   const verdictOf = (
     scope: ThrottleScope,
     result: AttemptCount | undefined,
-  ): ThrottleVerdict | undefined => {
+  ): Refused['refused'] | undefined => {
     if (result?.retryAfterSeconds == null || result.retryAfterSeconds <= 0) return undefined
     return {
       allowed: false,
@@ -199,11 +217,83 @@ export function createThrottle(options: ThrottleOptions): Throttle {
       ])
     },
 
-    async checkRegistration(address) {
-      return (await count('registerAddress', addressKey('register', address))) ?? { allowed: true }
+    async countRegistration(address, create) {
+      const rule = rules.registerAddress
+      const key = rule.max > 0 ? addressKey('register', address) : undefined
+      if (key === undefined) return create(undefined)
+      const known = registrations.refusal(key, rule.max, now())
+      if (known !== undefined) return { refused: known }
+      registrations.start(key)
+      try {
+        const [created] = await Promise.all([
+          create({ key, limit: rule, nowMs: now() }),
+          maybeSweep(),
+        ])
+        const refused = verdictOf('registerAddress', created.count)
+        if (refused === undefined) return created
+        registrations.blocked(key, now() + refused.retryAfterSeconds * 1000)
+        return { refused }
+      } finally {
+        registrations.finish(key)
+      }
     },
 
     sweep,
+  }
+}
+
+/** Most addresses {@link createAddressMemo} remembers as blocked; the oldest is forgotten first. */
+const MEMO_MAX_BLOCKED = 10_000
+
+/**
+ * What one instance knows of the registrations per address key: which are blocked (learnt from
+ * the database's count, trusted until the block ends) and how many are in progress here.
+ */
+function createAddressMemo() {
+  const blockedUntil = new Map<string, number>()
+  const inProgress = new Map<string, number>()
+  return {
+    /** Why an attempt from `key` is refused without asking the database; undefined to go on. */
+    refusal(key: string, max: number, nowMs: number): Refused['refused'] | undefined {
+      const until = blockedUntil.get(key)
+      if (until !== undefined) {
+        if (until > nowMs) {
+          const retryAfterSeconds = Math.ceil((until - nowMs) / 1000)
+          return {
+            allowed: false,
+            scope: 'registerAddress',
+            retryAfterSeconds,
+            blockStarted: false,
+          }
+        }
+        blockedUntil.delete(key)
+      }
+      if ((inProgress.get(key) ?? 0) >= max) {
+        return {
+          allowed: false,
+          scope: 'registerAddress',
+          retryAfterSeconds: 1,
+          blockStarted: false,
+        }
+      }
+      return undefined
+    },
+    start(key: string) {
+      inProgress.set(key, (inProgress.get(key) ?? 0) + 1)
+    },
+    finish(key: string) {
+      const left = (inProgress.get(key) ?? 1) - 1
+      if (left > 0) inProgress.set(key, left)
+      else inProgress.delete(key)
+    },
+    blocked(key: string, untilMs: number) {
+      blockedUntil.delete(key)
+      if (blockedUntil.size >= MEMO_MAX_BLOCKED) {
+        const oldest = blockedUntil.keys().next()
+        if (!oldest.done) blockedUntil.delete(oldest.value)
+      }
+      blockedUntil.set(key, untilMs)
+    },
   }
 }
 

@@ -17,22 +17,6 @@ export interface LoginUser {
 }
 
 /**
- * Inserts a user in one statement. Returns null when the username is taken (case-insensitively);
- * concurrent registrations of one name therefore yield exactly one row and no error.
- */
-export async function insertUser(
-  db: Database,
-  values: { name: string; username: string; hashedPassword: string },
-): Promise<PublicUser | null> {
-  const rows = await db
-    .insert(users)
-    .values(values)
-    .onConflictDoNothing()
-    .returning({ id: users.id, name: users.name, username: users.username })
-  return rows[0] ?? null
-}
-
-/**
  * The UPDATE that replaces a password hash if it is still the one that was verified
  * (compare-and-set), so a concurrent password change is never overwritten; a `WITH` query of
  * the statement that starts a login's session.

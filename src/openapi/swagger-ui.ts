@@ -61,6 +61,7 @@ export function swaggerUiRoutes() {
     .use(`${DOCS_PATH}/*`, etag())
     .get(DOCS_PATH, (c) => {
       c.header('Content-Security-Policy', PAGE_CSP)
+      c.header('Cross-Origin-Opener-Policy', 'same-origin')
       c.header('Cache-Control', 'no-cache')
       return c.html(PAGE)
     })

@@ -7,7 +7,7 @@ import {
   passwordProblem,
   usernameProblem,
 } from '../auth/credentials'
-import { insertUser } from '../db/users'
+import { insertUserCountingAttempt } from '../db/register'
 import { ApiError, tooManyRequests } from '../errors'
 import { requireJson } from '../middleware/body'
 import { createRouter } from './router'
@@ -66,25 +66,38 @@ const route = createRoute({
   },
 })
 
-/** `POST /register`: creates an account in one statement; a taken username is a 409. */
+/**
+ * `POST /register`: hashes the password, then counts the attempt and creates the account in one
+ * statement; a taken username is a 409, a blocked address a 429.
+ */
 export function registerRoutes(deps: AppServices) {
   return createRouter().openapi(route, async (c) => {
     const { name, username, password } = c.req.valid('json')
-    const verdict = await deps.throttle.checkRegistration(c.get('clientAddress'))
-    if (!verdict.allowed) {
-      if (verdict.blockStarted) {
+    const outcome = await deps.throttle.countRegistration(
+      c.get('clientAddress'),
+      async (counter) => {
+        const hashedPassword = await deps.passwords.hash(password)
+        const created = await insertUserCountingAttempt(
+          deps.db,
+          { name, username, hashedPassword },
+          counter,
+        )
+        return { value: created.user, count: created.count }
+      },
+    )
+    if (outcome.refused) {
+      if (outcome.refused.blockStarted) {
         c.get('logger').warn('excess_rate_limit_exceeded', {
-          scope: verdict.scope,
-          retry_after: verdict.retryAfterSeconds,
+          scope: outcome.refused.scope,
+          retry_after: outcome.refused.retryAfterSeconds,
         })
       }
       throw tooManyRequests(
         'Too many registrations from this address; try again later',
-        verdict.retryAfterSeconds,
+        outcome.refused.retryAfterSeconds,
       )
     }
-    const hashedPassword = await deps.passwords.hash(password)
-    const user = await insertUser(deps.db, { name, username, hashedPassword })
+    const user = outcome.value
     if (user === null) throw new ApiError(409, 'User already exists')
     c.get('logger').info('user_created', { user_id: user.id })
     return c.json(user, 201)

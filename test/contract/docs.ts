@@ -20,6 +20,7 @@ export function docsContract(target: TargetRef): void {
       expect(res.status).toBe(200)
       expect(res.headers.get('content-type')).toMatch(/^text\/html/)
       expect(res.headers.get('content-security-policy')).toContain("script-src 'self'")
+      expect(res.headers.get('cross-origin-opener-policy')).toBe('same-origin')
       expect(await res.text()).toContain('swagger-ui-bundle.js')
     })
 

@@ -1,0 +1,71 @@
+import { sql } from 'drizzle-orm'
+import { type Database, rowsOf } from './client'
+import { type AttemptCount, type AttemptLimit, attemptUpsert } from './throttle'
+import type { PublicUser } from './users'
+
+/** The counter a registration is counted against, and its limit. */
+export interface RegistrationCounter {
+  key: string
+  limit: AttemptLimit
+  nowMs: number
+}
+
+/** What {@link insertUserCountingAttempt} did. */
+export interface CountedRegistration {
+  /** The new account; null when the name is taken or the counter refused the attempt. */
+  user: PublicUser | null
+  /** The counter after this attempt; undefined when none was given. */
+  count: AttemptCount | undefined
+}
+
+interface Row {
+  id: number | null
+  name: string | null
+  username: string | null
+  attempts: number | null
+  retry_after_seconds: number | null
+  block_started: boolean | null
+}
+
+/**
+ * A registration in one statement: counts the attempt against `counter` (when given) and creates
+ * the account unless that count blocks it or the username is taken (case-insensitively). Both
+ * happen atomically, so concurrent registrations from one address cannot slip past the limit.
+ */
+export async function insertUserCountingAttempt(
+  db: Database,
+  values: { name: string; username: string; hashedPassword: string },
+  counter: RegistrationCounter | undefined,
+): Promise<CountedRegistration> {
+  const counted = counter
+    ? attemptUpsert(sql`${counter.key}`, counter.limit, counter.nowMs)
+    : sql`select null::int as attempts, null::int as retry_after_seconds, false as block_started where false`
+  const result = await db.execute(sql`
+    with counted as (${counted}),
+    created as (
+      insert into users (name, username, hashed_password)
+      select ${values.name}, ${values.username}, ${values.hashedPassword}
+      where not exists (select 1 from counted where retry_after_seconds > 0)
+      on conflict do nothing
+      returning id, name, username
+    )
+    select created.id, created.name, created.username,
+      counted.attempts, counted.retry_after_seconds, counted.block_started
+    from (select 1) as one left join counted on true left join created on true`)
+  const [row] = rowsOf<Row>(result)
+  if (row === undefined) throw new Error('registration statement returned no row')
+  return {
+    user:
+      row.id === null
+        ? null
+        : { id: row.id, name: row.name as string, username: row.username as string },
+    count:
+      row.attempts === null
+        ? undefined
+        : {
+            attempts: row.attempts,
+            retryAfterSeconds: row.retry_after_seconds,
+            blockStarted: !!row.block_started,
+          },
+  }
+}
