@@ -178,4 +178,25 @@ describe('createLogger', () => {
     expect(line.level).toBe('info')
     expect(line.ts).not.toBe('1970-01-01T00:00:00.000Z')
   })
+  it("a child adds its fields to every line; a line's own fields win, each key once; reserved names and undefined values are dropped", () => {
+    const out: string[] = []
+    const root = createLogger((line) => out.push(line))
+    const request = root.child({ request_id: 'r-1', ip: undefined, event: 'forged' })
+    request.info('http_request', { status: 200 })
+    request.warn('override', { request_id: 'r-2', extra: true })
+    request.error('bare')
+    request.child({ user_id: 7 }).info('nested', { ts: 'x' })
+    root.info('plain')
+    const lines = out.map((line) => JSON.parse(line) as Record<string, unknown>)
+    const rest = lines.map(({ ts: _ts, ...fields }) => fields)
+    expect(rest).toEqual([
+      { level: 'info', event: 'http_request', request_id: 'r-1', status: 200 },
+      { level: 'warn', event: 'override', request_id: 'r-2', extra: true },
+      { level: 'error', event: 'bare', request_id: 'r-1' },
+      { level: 'info', event: 'nested', request_id: 'r-1', user_id: 7 },
+      { level: 'info', event: 'plain' },
+    ])
+    for (const line of lines) expect(Number.isNaN(Date.parse(String(line.ts)))).toBe(false)
+    expect(out[1]?.match(/"request_id"/g)).toHaveLength(1)
+  })
 })

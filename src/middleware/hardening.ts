@@ -7,7 +7,6 @@ import { methodNotAllowed } from 'hono/method-not-allowed'
 import { timeout } from 'hono/timeout'
 import type { AppEnv, AppServices } from '../app'
 import { ApiError } from '../errors'
-import { withFields } from '../logger'
 import { resolveClientAddress } from './client-address'
 
 /** Longest path written to a log line; the rest is cut. */
@@ -37,7 +36,7 @@ export function hardening(app: Hono<AppEnv>, deps: AppServices): MiddlewareHandl
     createMiddleware<AppEnv>(async (c, next) => {
       const started = performance.now()
       const address = resolveClientAddress(c, deps.clientAddress, security.trustProxyHops)
-      const log = withFields(deps.logger, { request_id: c.get('requestId'), ip: address })
+      const log = deps.logger.child({ request_id: c.get('requestId'), ip: address })
       c.set('clientAddress', address)
       c.set('limitBody', limitBody)
       c.set('logger', log)
