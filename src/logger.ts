@@ -58,33 +58,56 @@ export function createLogger(write: (line: string) => void = console.log): Logge
 
 /** A line sink that gathers lines and writes them together; see {@link createBatchedWriter}. */
 export interface BatchedWriter {
-  /** Queues one line; it is written, with the others of this turn, when the deferred flush runs. */
+  /** Queues one line; it is written with the others when the buffer fills or the delay ends. */
   line(text: string): void
   /** Writes every queued line now (on exit, say). */
   flush(): void
 }
 
+/** When {@link createBatchedWriter} writes. */
+export interface BatchingOptions {
+  /** Write as soon as this many characters are queued. */
+  maxChars: number
+  /** Write at the latest this long after the first line queued since the last write, in ms. */
+  maxDelayMs: number
+  /** Runs `flush` after `ms` (a timer that does not keep the process alive, in a server). */
+  defer(flush: () => void, ms: number): void
+}
+
 /**
- * Gathers the lines logged during one turn of the event loop and hands them to `write` as one
- * chunk, newline-terminated, from a callback scheduled with `defer` (`setImmediate` in a server).
- * Under load a turn serves many requests, and one write per turn instead of one per line is most
- * of what logging costs.
+ * Gathers log lines and hands them to `write` as one newline-terminated chunk: when `maxChars`
+ * are queued, or `maxDelayMs` after the first queued line, whichever comes first. Under load that
+ * is one write per few hundred lines instead of one per line (a synchronous system call each on
+ * Node and Bun for a pipe or a file); a quiet service's lines appear at most `maxDelayMs` late.
+ * What is queued when the process is killed outright is lost: call `flush` on exit.
  */
 export function createBatchedWriter(
   write: (chunk: string) => void,
-  defer: (flush: () => void) => void,
+  options: BatchingOptions,
 ): BatchedWriter {
   let queued: string[] = []
+  let chars = 0
+  let scheduled = false
   const flush = () => {
     if (queued.length === 0) return
     const lines = queued
     queued = []
+    chars = 0
     write(`${lines.join('\n')}\n`)
+  }
+  const onTimer = () => {
+    scheduled = false
+    flush()
   }
   return {
     line(text) {
-      if (queued.length === 0) defer(flush)
       queued.push(text)
+      chars += text.length + 1
+      if (chars >= options.maxChars) flush()
+      else if (!scheduled) {
+        scheduled = true
+        options.defer(onTimer, options.maxDelayMs)
+      }
     },
     flush,
   }

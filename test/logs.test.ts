@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEFAULT_SECURITY } from '../src/config'
-import { createLogger } from '../src/logger'
+import { createBatchedWriter, createLogger } from '../src/logger'
 import { makeTestApp, TEST_PEER_HEADER, TEST_SECRET, type TestApp } from './support/app'
 import { forgeJwt, nowSeconds } from './support/jwt'
 
@@ -198,5 +198,45 @@ describe('createLogger', () => {
     ])
     for (const line of lines) expect(Number.isNaN(Date.parse(String(line.ts)))).toBe(false)
     expect(out[1]?.match(/"request_id"/g)).toHaveLength(1)
+  })
+})
+
+describe('createBatchedWriter', () => {
+  function setup(maxChars = 1000) {
+    const chunks: string[] = []
+    const timers: { flush: () => void; ms: number }[] = []
+    const writer = createBatchedWriter((chunk) => chunks.push(chunk), {
+      maxChars,
+      maxDelayMs: 50,
+      defer: (flush, ms) => timers.push({ flush, ms }),
+    })
+    return { chunks, timers, writer }
+  }
+
+  it('writes queued lines together when the delay ends, newline-terminated, one timer per chunk', () => {
+    const { chunks, timers, writer } = setup()
+    writer.line('{"a":1}')
+    writer.line('{"b":2}')
+    expect(chunks).toEqual([])
+    expect(timers.map((t) => t.ms)).toEqual([50])
+    timers[0]?.flush()
+    expect(chunks).toEqual(['{"a":1}\n{"b":2}\n'])
+    writer.line('{"c":3}')
+    expect(timers).toHaveLength(2)
+    timers[1]?.flush()
+    expect(chunks[1]).toBe('{"c":3}\n')
+  })
+
+  it('writes at once when the buffer is full, and flush() empties it (on exit)', () => {
+    const { chunks, timers, writer } = setup(20)
+    writer.line('0123456789')
+    writer.line('0123456789')
+    expect(chunks).toEqual(['0123456789\n0123456789\n'])
+    writer.line('tail')
+    writer.flush()
+    expect(chunks[1]).toBe('tail\n')
+    writer.flush()
+    for (const timer of timers) timer.flush()
+    expect(chunks).toHaveLength(2)
   })
 })

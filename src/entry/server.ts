@@ -3,7 +3,16 @@ import { type AppDeps, type createApp, createAppFromConfig } from '../app'
 import { type Config, ConfigError, parseConfig } from '../config'
 import { makeDb } from '../db/client'
 import { migrateDatabase } from '../db/migrate'
-import { createBatchedWriter, createLogger } from '../logger'
+import { type BatchingOptions, createBatchedWriter, createLogger } from '../logger'
+
+/** Log lines go out in chunks of up to 64 KiB, or 50 ms after the first line of a chunk. */
+const LOG_BATCHING: BatchingOptions = {
+  maxChars: 64 * 1024,
+  maxDelayMs: 50,
+  defer: (flush, ms) => {
+    setTimeout(flush, ms).unref()
+  },
+}
 
 /** A ready service for a long-lived process (Bun or Node). */
 export interface ServerService {
@@ -21,7 +30,7 @@ export async function startService(
   env: Record<string, unknown>,
   runtime: Pick<AppDeps, 'clientAddress'> = {},
 ): Promise<ServerService> {
-  const output = createBatchedWriter((chunk) => process.stdout.write(chunk), setImmediate)
+  const output = createBatchedWriter((chunk) => process.stdout.write(chunk), LOG_BATCHING)
   process.on('exit', output.flush)
   const logger = createLogger(output.line)
   let config: Config
