@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import {
   createTokenService,
@@ -42,6 +43,38 @@ describe('key ids', () => {
   it('new tokens carry the signing key id in the header', async () => {
     const { token } = await service({ previousSecrets: [OLD] }).issueAccessToken(user)
     expect(headerOf(token)).toEqual({ alg: 'HS256', typ: 'JWT', kid: await keyIdOf(NEW) })
+  })
+})
+
+describe('signing with node:crypto (Bun, Node) and with crypto.subtle (Workers)', () => {
+  it('gives the same signature for the same header and claims, and each verifies the other', async () => {
+    const nodeSigned = service({ now: () => 1_700_000_000_000 })
+    const subtleSigned = service({ now: () => 1_700_000_000_000, nodeCrypto: null })
+    const { token } = await nodeSigned.issueAccessToken(user)
+    const [header, payload, signature] = token.split('.')
+    expect(signature).toBe(
+      createHmac('sha256', NEW).update(`${header}.${payload}`).digest('base64url'),
+    )
+    const other = await subtleSigned.issueAccessToken(user)
+    const [otherHeader, otherPayload, otherSignature] = other.token.split('.')
+    expect(otherSignature).toBe(
+      createHmac('sha256', NEW).update(`${otherHeader}.${otherPayload}`).digest('base64url'),
+    )
+    expect((await subtleSigned.verifyAccessToken(token)).sub).toBe(user.username)
+    expect((await nodeSigned.verifyAccessToken(other.token)).sub).toBe(user.username)
+  })
+
+  it('signs with the runtime node:crypto by default, with no crypto.subtle call per token', async () => {
+    const spy = vi.spyOn(crypto.subtle, 'sign')
+    try {
+      const fresh = service()
+      for (let i = 0; i < 3; i++) await fresh.issueAccessToken(user)
+      expect(spy).not.toHaveBeenCalled()
+      for (let i = 0; i < 3; i++) await service({ nodeCrypto: null }).issueAccessToken(user)
+      expect(spy).toHaveBeenCalledTimes(3)
+    } finally {
+      spy.mockRestore()
+    }
   })
 })
 

@@ -215,9 +215,11 @@ describe('refresh tokens', () => {
     }
   })
 
-  it('are stored as their SHA-256 in hex', async () => {
+  it('are stored as their SHA-256 in hex, the same with node:crypto and with crypto.subtle', async () => {
     const token = newRefreshToken()
-    expect(await hashRefreshToken(token)).toBe(createHash('sha256').update(token).digest('hex'))
+    const expected = createHash('sha256').update(token).digest('hex')
+    expect(await hashRefreshToken(token)).toBe(expected)
+    expect(await hashRefreshToken(token, null)).toBe(expected)
   })
 
   it.each(['', 'short', `${'A'.repeat(43)}=`, `${'A'.repeat(42)}+`, 'A'.repeat(44)])(

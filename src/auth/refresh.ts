@@ -3,6 +3,8 @@
  * SHA-256. Nothing here touches the database or HTTP.
  */
 
+import { builtinCrypto, type NodeCrypto } from './builtin-crypto'
+
 /** Random bytes in a refresh token. */
 export const REFRESH_TOKEN_BYTES = 32
 
@@ -25,8 +27,14 @@ export function isRefreshTokenShaped(value: string): boolean {
 /**
  * The form a refresh token is stored in: SHA-256, lowercase hex. The token carries 256 random
  * bits, so a fast unsalted hash is enough: nothing can be guessed from it, and it can be looked up.
+ * Computed with `node` (the runtime's `node:crypto`, see `builtin-crypto.ts`) when there is one,
+ * else (or with `null`) with `crypto.subtle`.
  */
-export async function hashRefreshToken(token: string): Promise<string> {
+export async function hashRefreshToken(
+  token: string,
+  node: NodeCrypto | null = builtinCrypto ?? null,
+): Promise<string> {
+  if (node !== null) return node.createHash('sha256').update(token, 'utf8').digest('hex')
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token))
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('')
 }

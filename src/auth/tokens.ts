@@ -3,6 +3,7 @@ import { encodeBase64Url } from 'hono/utils/encode'
 import { signing } from 'hono/utils/jwt/jws'
 import { decodeHeader } from 'hono/utils/jwt/jwt'
 import type { JWTPayload } from 'hono/utils/jwt/types'
+import { builtinCrypto, type NodeCrypto } from './builtin-crypto'
 
 /**
  * The claims of an access token this service accepts. `uid`, `iat`, `auth_ms` and `jti` are absent
@@ -55,6 +56,11 @@ export interface TokenServiceOptions {
   leewaySeconds?: number
   /** Current time in milliseconds. Default `Date.now`. */
   now?: () => number
+  /**
+   * Signs new tokens with this `node:crypto` (default: the runtime's own, see
+   * `builtin-crypto.ts`); `null` signs with `crypto.subtle`, as on Workers. Same tokens either way.
+   */
+  nodeCrypto?: NodeCrypto | null
 }
 
 /** An access token as handed to a client. */
@@ -91,6 +97,7 @@ const KID_CONTEXT = new TextEncoder().encode('edge-auth/jwt-kid/v1:')
 interface SigningKey {
   kid: string
   key: CryptoKey
+  secret: string
 }
 
 /**
@@ -111,7 +118,7 @@ async function importKey(secret: string): Promise<SigningKey> {
     'sign',
     'verify',
   ])
-  return { kid: await keyIdOf(secret), key }
+  return { kid: await keyIdOf(secret), key, secret }
 }
 
 const encodePart = (value: unknown) =>
@@ -137,6 +144,14 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
     return keys
   }
   const signingKey = async () => (await getKeys())[0] as SigningKey
+  const node = options.nodeCrypto === undefined ? builtinCrypto : (options.nodeCrypto ?? undefined)
+  const sign = async ({ key, secret }: SigningKey, unsigned: string) =>
+    node === undefined
+      ? encodeBase64Url(await signing(key, ALG, new TextEncoder().encode(unsigned))).replace(
+          /=+$/,
+          '',
+        )
+      : node.createHmac('sha256', secret).update(unsigned, 'utf8').digest('base64url')
 
   return {
     async issueAccessToken(user) {
@@ -152,10 +167,9 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
         ...(options.issuer === undefined ? {} : { iss: options.issuer }),
         ...(options.audience === undefined ? {} : { aud: options.audience }),
       }
-      const { kid, key } = await signingKey()
-      const unsigned = `${encodePart({ alg: ALG, typ: 'JWT', kid })}.${encodePart(claims)}`
-      const signature = await signing(key, ALG, new TextEncoder().encode(unsigned))
-      const token = `${unsigned}.${encodeBase64Url(signature).replace(/=+$/, '')}`
+      const key = await signingKey()
+      const unsigned = `${encodePart({ alg: ALG, typ: 'JWT', kid: key.kid })}.${encodePart(claims)}`
+      const token = `${unsigned}.${await sign(key, unsigned)}`
       return { token, expiresIn: options.accessTokenTtlSeconds, claims }
     },
 
