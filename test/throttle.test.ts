@@ -376,13 +376,20 @@ describe('registration throttling per client address', () => {
   })
   afterAll(() => t.close())
 
-  /** Counts the hashes made while `run` runs. */
-  async function countHashes(run: () => Promise<void>): Promise<number> {
+  /**
+   * Counts the hashes made while `run` runs; each takes at least `minMs`, as a production-cost
+   * hash would, so that concurrent requests overlap whatever the test machine's speed.
+   */
+  async function countHashes(run: () => Promise<void>, minMs = 0): Promise<number> {
     const { hash } = t.passwords
     let hashed = 0
-    t.passwords.hash = (p) => {
+    t.passwords.hash = async (p) => {
       hashed++
-      return hash.call(t.passwords, p)
+      const [result] = await Promise.all([
+        hash.call(t.passwords, p),
+        new Promise((resolve) => setTimeout(resolve, minMs)),
+      ])
+      return result
     }
     try {
       await run()
@@ -425,7 +432,7 @@ describe('registration throttling per client address', () => {
       statuses = (await Promise.all(names.map((n) => registerFrom(t, n, address)))).map(
         (r) => r.status,
       )
-    })
+    }, 100)
     expect(statuses.filter((s) => s === 201)).toHaveLength(3)
     expect(statuses.filter((s) => s === 429)).toHaveLength(9)
     expect(hashed).toBe(3)
