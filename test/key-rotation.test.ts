@@ -47,7 +47,7 @@ describe('key ids', () => {
 })
 
 describe('signing with node:crypto (Bun, Node) and with crypto.subtle (Workers)', () => {
-  it('gives the same signature for the same header and claims, and each verifies the other', async () => {
+  it('both give the HMAC-SHA-256 that node:crypto computes over header and claims, and each verifies the other', async () => {
     const nodeSigned = service({ now: () => 1_700_000_000_000 })
     const subtleSigned = service({ now: () => 1_700_000_000_000, nodeCrypto: null })
     const { token } = await nodeSigned.issueAccessToken(user)
