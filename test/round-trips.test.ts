@@ -88,6 +88,50 @@ describe('database round trips per request', () => {
     expect(await roundTrips(login('old'), 200)).toBe(2)
   })
 
+  it('PUT /me/password and DELETE /me: 3 on success (the account; the attempt counted; the change with the count reset), 2 for a wrong password', async () => {
+    await t.register({ name: 'Pat', username: 'pat', password })
+    const token = async (pw: string) =>
+      (
+        await (
+          await t.app.request('/token', {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+            body: new URLSearchParams({ username: 'pat', password: pw }),
+          })
+        ).json()
+      ).access_token as string
+    const send = (method: string, path: string, access: string, body: unknown) => () =>
+      t.app.request(path, {
+        method,
+        headers: {
+          authorization: `Bearer ${access}`,
+          'content-type': 'application/json',
+          [TEST_PEER_HEADER]: '192.0.2.9',
+        },
+        body: JSON.stringify(body),
+      })
+    const newPassword = 'another horse battery staple'
+    let access = await token(password)
+    const wrong = { current_password: 'not the password', new_password: newPassword }
+    await send('PUT', '/me/password', access, wrong)()
+    expect(await roundTrips(send('PUT', '/me/password', access, wrong), 403)).toBe(2)
+    const change = { current_password: password, new_password: newPassword }
+    expect(await roundTrips(send('PUT', '/me/password', access, change), 204)).toBe(3)
+    // The two wrong passwords stay counted against the address; the account's count is reset.
+    const [pat] = await t.query(`select id from users where username = 'pat'`)
+    const counters = await t.query(
+      `select key, attempts from auth_throttle where key in ($1, $2) order by key`,
+      ['login-ip:192.0.2.9', `login-user:${pat?.id}`],
+    )
+    expect(counters).toEqual([{ key: 'login-ip:192.0.2.9', attempts: 2 }])
+
+    access = await token(newPassword)
+    const remove = (pw: string) => send('DELETE', '/me', access, { current_password: pw })
+    expect(await roundTrips(remove('not the password'), 403)).toBe(2)
+    expect(await roundTrips(remove(newPassword), 204)).toBe(3)
+    expect(await t.query(`select id from users where username = 'pat'`)).toEqual([])
+  })
+
   it('validate: 0 for a token it has already seen, and 0 for a malformed one', async () => {
     await t.register({ name: 'Val', username: 'val', password })
     const token = (await (await t.login({ username: 'val', password })).json()).access_token

@@ -82,7 +82,11 @@ export interface SessionService {
    * With `password`, also replaces the hash, only if it is still `expectedHash`; all in one statement.
    * @returns false when the user is gone (or the hash changed meanwhile); then nothing was written.
    */
-  endAll(userId: number, password?: { expectedHash: string; newHash: string }): Promise<boolean>
+  endAll(
+    userId: number,
+    password?: { expectedHash: string; newHash: string },
+    alongside?: WithSubquery[],
+  ): Promise<boolean>
 }
 
 /** Options of {@link createSessionService}. */
@@ -163,8 +167,8 @@ export function createSessionService({ db, options, now }: SessionServiceOptions
       return revokeFamilyOf(db, await hashRefreshToken(token), new Date(now()))
     },
 
-    endAll(userId, password) {
-      return endSessions(db, userId, new Date(now()), password)
+    endAll(userId, password, alongside) {
+      return endSessions(db, userId, new Date(now()), password, alongside)
     },
   }
 }

@@ -6,11 +6,8 @@ import type { RegistrationCounter } from '../db/register'
 import {
   type AttemptCount,
   type AttemptLimit,
-  clearAttempts,
   clearAttemptsQuery,
-  countAttempt,
   deleteExpiredAttempts,
-  releaseAttempt,
   releaseAttemptQuery,
 } from '../db/throttle'
 import type { LoginUser } from '../db/users'
@@ -69,25 +66,19 @@ export interface Throttle {
    * A password login's first statement: finds the account `typed` names and counts the attempt,
    * against the client address (when known), then, unless that refused it, against the account
    * (or, when none matches, the name). Attempts are counted when they start, before any hashing;
-   * {@link Throttle.loginSucceededQueries} undoes the count of a success.
+   * {@link Throttle.loginSucceededQueries} undo the count of a success.
    */
   countLogin(
     typed: string,
     address: string | undefined,
   ): Promise<{ user: LoginUser | undefined; verdict: ThrottleVerdict }>
   /**
-   * What {@link Throttle.loginSucceeded} does, as `WITH` queries for the statement that starts the
-   * session, so that a successful login costs no round trip of its own.
+   * The `WITH` queries that undo a successful password check's count: they reset the account's
+   * count and give the address its attempt back. They go into the statement that acts on the
+   * success (starting the session, changing the password, deleting the account), so a success
+   * costs no round trip of its own.
    */
   loginSucceededQueries(userId: number, address: string | undefined): WithSubquery[]
-  /**
-   * Counts a login attempt, before any password hashing: first against the client address (when
-   * known), then against the account. Attempts are counted when they start, so concurrent
-   * guesses cannot slip past the limit; {@link Throttle.loginSucceeded} undoes it for a success.
-   */
-  checkLogin(account: LoginAccount, address: string | undefined): Promise<ThrottleVerdict>
-  /** Resets the account's count and gives the address its attempt back. */
-  loginSucceeded(account: LoginAccount, address: string | undefined): Promise<void>
   /**
    * Runs a registration under the per-address limit. `create` hashes the password and then, in
    * one statement, counts the attempt against the counter it is given (none when the address is
@@ -153,16 +144,6 @@ export function createThrottle(options: ThrottleOptions): Throttle {
     }
   }
 
-  const count = async (
-    scope: ThrottleScope,
-    key: string | undefined,
-  ): Promise<ThrottleVerdict | undefined> => {
-    const rule = rules[scope]
-    if (key === undefined || rule.max <= 0) return undefined
-    const [result] = await Promise.all([countAttempt(db, key, rule, now()), maybeSweep()])
-    return verdictOf(scope, result)
-  }
-
   return {
     async countLogin(typed, address) {
       const ip = addressKey('login', address)
@@ -200,21 +181,6 @@ export function createThrottle(options: ThrottleOptions): Throttle {
         )
       }
       return queries
-    },
-
-    async checkLogin(account, address) {
-      return (
-        (await count('loginAddress', addressKey('login', address))) ??
-        (await count('loginAccount', accountKey(account))) ?? { allowed: true }
-      )
-    },
-
-    async loginSucceeded(account, address) {
-      const ip = addressKey('login', address)
-      await Promise.all([
-        clearAttempts(db, accountKey(account)),
-        ip === undefined ? undefined : releaseAttempt(db, ip, now()),
-      ])
     },
 
     async countRegistration(address, create) {

@@ -1,4 +1,4 @@
-import { and, eq } from 'drizzle-orm'
+import { and, eq, type WithSubquery } from 'drizzle-orm'
 import type { Database } from './client'
 import { users } from './schema'
 import { type HolderKey, holderCondition } from './sessions'
@@ -32,15 +32,18 @@ export async function findAccount(db: Database, key: HolderKey): Promise<Account
 
 /**
  * Deletes an account if its password hash is still the one that was verified (compare-and-set);
- * its refresh tokens go with it (ON DELETE CASCADE). One statement.
+ * its refresh tokens go with it (ON DELETE CASCADE). One statement, with `alongside` (data-modifying
+ * `WITH` queries: the throttle reset of the confirmed password) in it.
  * @returns whether the row was deleted.
  */
 export async function deleteAccount(
   db: Database,
   id: number,
   expectedHash: string,
+  alongside: WithSubquery[] = [],
 ): Promise<boolean> {
   const rows = await db
+    .with(...alongside)
     .delete(users)
     .where(and(eq(users.id, id), eq(users.hashedPassword, expectedHash)))
     .returning({ id: users.id })

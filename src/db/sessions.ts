@@ -262,6 +262,8 @@ export async function revokeFamilyOf(
  * dated at least that late (see `TokenSubject` in auth/tokens.ts), and this cut must reach them.
  * `extra` may change other columns of the same row in the same statement (a new password hash);
  * `expectedHash`, when given, makes the whole change conditional on the stored hash (compare-and-set).
+ * `alongside` are data-modifying `WITH` queries run in the same statement (the throttle reset of a
+ * confirmed password).
  * @returns whether the user row was changed.
  */
 export async function endSessions(
@@ -269,6 +271,7 @@ export async function endSessions(
   userId: number,
   now: Date,
   change: { newHash: string; expectedHash: string } | undefined = undefined,
+  alongside: WithSubquery[] = [],
 ): Promise<boolean> {
   const changed = db.$with('changed').as(
     db
@@ -298,6 +301,9 @@ export async function endSessions(
       )
       .returning({ userId: refreshTokens.userId }),
   )
-  const rows = await db.with(changed, revoked).select({ id: changed.id }).from(changed)
+  const rows = await db
+    .with(changed, revoked, ...alongside)
+    .select({ id: changed.id })
+    .from(changed)
   return rows.length === 1
 }

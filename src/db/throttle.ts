@@ -1,5 +1,5 @@
 import { and, eq, gt, inArray, isNull, lt, lte, or, type SQL, sql } from 'drizzle-orm'
-import { type Database, rowsOf } from './client'
+import type { Database } from './client'
 import { authThrottle as t } from './schema'
 
 /** A counter's state right after an attempt was counted. */
@@ -27,18 +27,10 @@ export interface AttemptRow {
   block_started: boolean
 }
 
-/** Reads an {@link AttemptRow}. */
-export const attemptCount = (row: AttemptRow): AttemptCount => ({
-  attempts: row.attempts,
-  retryAfterSeconds: row.retry_after_seconds,
-  blockStarted: row.block_started,
-})
-
 /**
  * The upsert that counts one attempt against `key` (an SQL expression) when `when` holds, and
- * returns an {@link AttemptRow}: a statement on its own, or a `WITH` query of a larger one. It is
- * atomic, so concurrent attempts (on any instance) are all counted and at most `max` pass per
- * window. A blocked key's count stays as it is; the block ends the window, so once a window or a
+ * returns an {@link AttemptRow}, as a `WITH` query of a larger statement. It is atomic, so
+ * concurrent attempts (on any instance) are all counted and at most `max` pass per window. A blocked key's count stays as it is; the block ends the window, so once a window or a
  * block is over the key starts afresh.
  * `nowMs` is the caller's clock, so windows follow it (and a fake clock in tests).
  */
@@ -65,25 +57,8 @@ export function attemptUpsert(
       coalesce(auth_throttle.blocked_until = ${lockEnd}, false) as block_started`
 }
 
-/** Counts one attempt against `key` on its own (see {@link attemptUpsert}). */
-export async function countAttempt(
-  db: Database,
-  key: string,
-  limit: AttemptLimit,
-  nowMs: number,
-): Promise<AttemptCount> {
-  const [row] = rowsOf<AttemptRow>(await db.execute(attemptUpsert(sql`${key}`, limit, nowMs)))
-  if (row === undefined) throw new Error('auth_throttle upsert returned no row')
-  return attemptCount(row)
-}
-
-/** The DELETE that forgets a key's attempts, for {@link clearAttempts} or a `WITH` query. */
+/** The DELETE that forgets a key's attempts (a successful login resets its account), as a `WITH` query. */
 export const clearAttemptsQuery = (db: Database, key: string) => db.delete(t).where(eq(t.key, key))
-
-/** Forgets a key's attempts (a successful login resets its account). */
-export async function clearAttempts(db: Database, key: string): Promise<void> {
-  await clearAttemptsQuery(db, key)
-}
 
 /**
  * The UPDATE that takes back one attempt counted in the current window of a key that is not
@@ -102,11 +77,6 @@ export function releaseAttemptQuery(db: Database, key: string, nowMs: number) {
         or(isNull(t.blockedUntil), lte(t.blockedUntil, now)),
       ),
     )
-}
-
-/** Runs {@link releaseAttemptQuery} on its own. */
-export async function releaseAttempt(db: Database, key: string, nowMs: number): Promise<void> {
-  await releaseAttemptQuery(db, key, nowMs)
 }
 
 /**

@@ -52,12 +52,19 @@ export function changePasswordRoutes(deps: AppServices) {
       throw validationError([{ loc: ['body', 'new_password'], msg: problem, type: 'value_error' }])
     }
     const request = { log: c.get('logger'), address: c.get('clientAddress') }
-    await confirmPassword(deps, request, account, current_password, 'password_change_fail')
+    const resets = await confirmPassword(
+      deps,
+      request,
+      account,
+      current_password,
+      'password_change_fail',
+    )
     const newHash = await deps.passwords.hash(new_password)
-    const changed = await deps.sessions.endAll(account.id, {
-      expectedHash: account.hashedPassword,
-      newHash,
-    })
+    const changed = await deps.sessions.endAll(
+      account.id,
+      { expectedHash: account.hashedPassword, newHash },
+      resets,
+    )
     if (!changed) throw accountChanged()
     deps.revocation.forget(account)
     deps.logger.info('password_changed', { user_id: account.id })

@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
+import type { WithSubquery } from 'drizzle-orm'
 import type { AppServices } from '../app'
 import { LOGIN_LIMITS } from '../auth/credentials'
 import { type Account, deleteAccount } from '../db/account'
@@ -45,9 +46,10 @@ export interface PasswordCheckRequest {
 
 /**
  * Checks `current_password` for `PUT /me/password` and `DELETE /me` under the same throttle as the
- * password grant of `/token` (the account's and the address's failed-login counts): counted before
- * any hashing, a 429 with `Retry-After` while blocked, reset by a success. A wrong password is a
- * 403, logged as `failEvent`.
+ * password grant of `/token` (the account's and the address's failed-login counts): counted in one
+ * statement before any hashing, a 429 with `Retry-After` while blocked. A wrong password is a 403,
+ * logged as `failEvent`. On success it returns the `WITH` queries that reset the counts, for the
+ * statement that makes the change, so that a success costs no round trip of its own.
  */
 export async function confirmPassword(
   deps: AppServices,
@@ -55,9 +57,8 @@ export async function confirmPassword(
   account: Account,
   password: string,
   failEvent: string,
-): Promise<void> {
-  const key = { userId: account.id }
-  const verdict = await deps.throttle.checkLogin(key, address)
+): Promise<WithSubquery[]> {
+  const { verdict } = await deps.throttle.countLogin(account.username, address)
   if (!verdict.allowed) {
     throw throttled(log, verdict, account.id, failEvent, 'Too many failed password attempts')
   }
@@ -65,7 +66,7 @@ export async function confirmPassword(
     log.warn(failEvent, { user_id: account.id, reason: 'wrong_password' })
     throw incorrectPassword()
   }
-  await deps.throttle.loginSucceeded(key, address)
+  return deps.throttle.loginSucceededQueries(account.id, address)
 }
 
 /** The 409 when the account changed between reading and writing it (a concurrent password change). */
@@ -115,8 +116,14 @@ export function meRoutes(deps: AppServices) {
       const account = c.get('account')
       const { current_password } = c.req.valid('json')
       const request = { log: c.get('logger'), address: c.get('clientAddress') }
-      await confirmPassword(deps, request, account, current_password, 'account_delete_fail')
-      if (!(await deleteAccount(deps.db, account.id, account.hashedPassword))) {
+      const resets = await confirmPassword(
+        deps,
+        request,
+        account,
+        current_password,
+        'account_delete_fail',
+      )
+      if (!(await deleteAccount(deps.db, account.id, account.hashedPassword, resets))) {
         throw accountChanged()
       }
       deps.revocation.forget(account)
