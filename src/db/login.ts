@@ -1,6 +1,12 @@
 import { type SQL, sql } from 'drizzle-orm'
 import { type Database, rowsOf } from './client'
-import { type AttemptCount, type AttemptLimit, attemptUpsert } from './throttle'
+import {
+  type AttemptCount,
+  type AttemptLimit,
+  attemptCountOf,
+  attemptUpsert,
+  NO_ATTEMPT,
+} from './throttle'
 import type { LoginUser } from './users'
 
 /** What {@link findUserCountingAttempt} counts the attempt against. */
@@ -29,8 +35,6 @@ export interface CountedLogin {
   account: AttemptCount | undefined
 }
 
-const NOTHING = sql`select null::int as attempts, null::int as retry_after_seconds, false as block_started where false`
-
 /**
  * A login's first statement: finds the account (matched case-insensitively as typed and in its
  * canonical form, an exact match of what was typed first, so accounts created by the Python
@@ -46,11 +50,11 @@ export async function findUserCountingAttempt(
   const accountKey = sql`coalesce('login-user:' || (select id from u), ${nameKey})`
   const addressCount: SQL = a.address
     ? attemptUpsert(sql`${a.address.key}`, a.address.limit, a.nowMs)
-    : NOTHING
+    : NO_ATTEMPT
   const addressBlocked = sql`not exists (select 1 from addr where retry_after_seconds > 0)`
   const accountCount: SQL = a.account
     ? attemptUpsert(accountKey, a.account, a.nowMs, addressBlocked)
-    : NOTHING
+    : NO_ATTEMPT
   const result = await db.execute(sql`
     with u as (
       select id, username, hashed_password from users
@@ -78,8 +82,8 @@ export async function findUserCountingAttempt(
             username: row.username as string,
             hashedPassword: row.hashed_password as string,
           },
-    address: count(row.address_attempts, row.address_retry, row.address_started),
-    account: count(row.account_attempts, row.account_retry, row.account_started),
+    address: attemptCountOf(row.address_attempts, row.address_retry, row.address_started),
+    account: attemptCountOf(row.account_attempts, row.account_retry, row.account_started),
   }
 }
 
@@ -93,14 +97,4 @@ interface Row {
   account_attempts: number | null
   account_retry: number | null
   account_started: boolean | null
-}
-
-function count(
-  attempts: number | null,
-  retryAfterSeconds: number | null,
-  blockStarted: boolean | null,
-): AttemptCount | undefined {
-  return attempts === null
-    ? undefined
-    : { attempts, retryAfterSeconds, blockStarted: !!blockStarted }
 }

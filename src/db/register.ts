@@ -1,6 +1,12 @@
 import { sql } from 'drizzle-orm'
 import { type Database, rowsOf } from './client'
-import { type AttemptCount, type AttemptLimit, attemptUpsert } from './throttle'
+import {
+  type AttemptCount,
+  type AttemptLimit,
+  attemptCountOf,
+  attemptUpsert,
+  NO_ATTEMPT,
+} from './throttle'
 import type { PublicUser } from './users'
 
 /** The counter a registration is counted against, and its limit. */
@@ -39,7 +45,7 @@ export async function insertUserCountingAttempt(
 ): Promise<CountedRegistration> {
   const counted = counter
     ? attemptUpsert(sql`${counter.key}`, counter.limit, counter.nowMs)
-    : sql`select null::int as attempts, null::int as retry_after_seconds, false as block_started where false`
+    : NO_ATTEMPT
   const result = await db.execute(sql`
     with counted as (${counted}),
     created as (
@@ -59,13 +65,6 @@ export async function insertUserCountingAttempt(
       row.id === null
         ? null
         : { id: row.id, name: row.name as string, username: row.username as string },
-    count:
-      row.attempts === null
-        ? undefined
-        : {
-            attempts: row.attempts,
-            retryAfterSeconds: row.retry_after_seconds,
-            blockStarted: !!row.block_started,
-          },
+    count: attemptCountOf(row.attempts, row.retry_after_seconds, row.block_started),
   }
 }

@@ -27,6 +27,20 @@ export interface AttemptRow {
   block_started: boolean
 }
 
+/** A `WITH` query in place of {@link attemptUpsert} when nothing is counted: the same columns, no row. */
+export const NO_ATTEMPT = sql`select null::int as attempts, null::int as retry_after_seconds, false as block_started where false`
+
+/** An {@link AttemptCount} from a statement's columns (all null when nothing was counted). */
+export function attemptCountOf(
+  attempts: number | null,
+  retryAfterSeconds: number | null,
+  blockStarted: boolean | null,
+): AttemptCount | undefined {
+  return attempts === null
+    ? undefined
+    : { attempts, retryAfterSeconds, blockStarted: !!blockStarted }
+}
+
 /**
  * The upsert that counts one attempt against `key` (an SQL expression) when `when` holds, and
  * returns an {@link AttemptRow}, as a `WITH` query of a larger statement. It is atomic, so
