@@ -27,6 +27,7 @@ export interface Config {
   argon2: Argon2Params
   sessions: SessionOptions
   security: SecurityConfig
+  server: ServerLimits
   /** Human-readable warnings the entry point should log at start-up (never containing secrets). */
   warnings: string[]
 }
@@ -44,6 +45,19 @@ export interface SecurityConfig {
   /** Deadline of the readiness probe's `select 1` in ms (READY_TIMEOUT_MS). */
   readyTimeoutMs: number
   throttle: ThrottleRules
+}
+
+/**
+ * Connection limits of the Node server (`src/entry/node.ts`); Bun.serve keeps its own (a 10 s idle
+ * timeout) and a Worker's connections are Cloudflare's.
+ */
+export interface ServerLimits {
+  /** Time a client has to send the whole request head, in ms (HEADERS_TIMEOUT_MS). */
+  headersTimeoutMs: number
+  /** How long an idle keep-alive connection stays open, in ms (KEEP_ALIVE_TIMEOUT_MS). */
+  keepAliveTimeoutMs: number
+  /** Most connections open at once (MAX_CONNECTIONS); more are closed as they arrive. */
+  maxConnections: number
 }
 
 /** The settings used when none are given (also what a test app gets by default). */
@@ -164,6 +178,9 @@ const envSchema = z.object({
   BODY_LIMIT_BYTES: intInRange(1024, 1024 * 1024, DEFAULT_SECURITY.bodyLimitBytes),
   REQUEST_TIMEOUT_MS: intInRange(100, 120_000, DEFAULT_SECURITY.requestTimeoutMs),
   READY_TIMEOUT_MS: intInRange(100, 60_000, DEFAULT_SECURITY.readyTimeoutMs),
+  HEADERS_TIMEOUT_MS: intInRange(500, 120_000, 10_000),
+  KEEP_ALIVE_TIMEOUT_MS: intInRange(500, 120_000, 5000),
+  MAX_CONNECTIONS: intInRange(1, 1_000_000, 1000),
   THROTTLE_LOGIN_ACCOUNT_MAX: intInRange(0, 1000, T.loginAccount.max),
   THROTTLE_LOGIN_ADDRESS_MAX: intInRange(0, 1_000_000, T.loginAddress.max),
   THROTTLE_LOGIN_WINDOW_SECONDS: intInRange(1, 86_400, T.loginAccount.windowSeconds),
@@ -219,6 +236,11 @@ export function parseConfig(record: Record<string, unknown>): Config {
       statelessValidation: env.STATELESS_VALIDATION,
     },
     security: resolveSecurity(env),
+    server: {
+      headersTimeoutMs: env.HEADERS_TIMEOUT_MS,
+      keepAliveTimeoutMs: env.KEEP_ALIVE_TIMEOUT_MS,
+      maxConnections: env.MAX_CONNECTIONS,
+    },
     warnings,
   }
 }

@@ -6,9 +6,13 @@ export const nodeClientAddress: ClientAddressFn = (c) => getConnInfo(c).remote.a
 
 /**
  * The socket peer's address under `Bun.serve`. The server is looked up per request because the
- * app is built before the server that serves it.
+ * app is built before the server that serves it; a request the entry point re-addressed (see
+ * `atForwardAuth`) is looked up by the request the server received.
  */
 export const bunClientAddress =
-  (server: () => Pick<Bun.Server<undefined>, 'requestIP'> | undefined): ClientAddressFn =>
+  (
+    server: () => Pick<Bun.Server<undefined>, 'requestIP'> | undefined,
+    originals?: WeakMap<Request, Request>,
+  ): ClientAddressFn =>
   (c) =>
-    server()?.requestIP(c.req.raw)?.address
+    server()?.requestIP(originals?.get(c.req.raw) ?? c.req.raw)?.address

@@ -1,10 +1,35 @@
-import { serve } from '@hono/node-server'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { getRequestListener } from '@hono/node-server'
 import { nodeClientAddress } from './client-address'
+import { forwardAuthRewrite } from './forward-auth'
 import { startService } from './server'
 
+/** How often Node looks for connections past `headersTimeout` (its default is every 30 s). */
+const CONNECTIONS_CHECKING_INTERVAL_MS = 500
+
 const service = await startService(process.env, { clientAddress: nodeClientAddress })
-const server = serve({ port: service.config.port, fetch: service.app.fetch }, (info) => {
-  console.log(`Listening on http://localhost:${info.port}`)
+const { headersTimeoutMs, keepAliveTimeoutMs, maxConnections } = service.config.server
+const listener = getRequestListener(service.app.fetch)
+const server = createServer(
+  {
+    headersTimeout: headersTimeoutMs,
+    // the whole request (head and body); the app's own deadline then bounds the answer
+    requestTimeout: headersTimeoutMs + service.config.security.requestTimeoutMs,
+    keepAliveTimeout: keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.min(CONNECTIONS_CHECKING_INTERVAL_MS, headersTimeoutMs),
+  },
+  (incoming, outgoing) => {
+    // `incoming.url` is the raw target; the adapter resolves its dot segments when it builds the
+    // Request, so the forward-auth decision is made here (see src/entry/forward-auth.ts).
+    const rewritten = forwardAuthRewrite(incoming.url ?? '')
+    if (rewritten !== undefined) incoming.url = rewritten
+    return listener(incoming, outgoing)
+  },
+)
+server.maxConnections = maxConnections
+server.listen(service.config.port, () => {
+  console.log(`Listening on http://localhost:${(server.address() as AddressInfo).port}`)
 })
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -4,6 +4,7 @@ import { ConfigError, parseConfig } from '../config'
 import { openNeonHttp } from '../db/drivers/neon-http'
 import { createLogger } from '../logger'
 import { cloudflareClientAddress } from '../middleware/client-address'
+import { forwardAuthRequest } from './forward-auth'
 
 type App = ReturnType<typeof createApp>
 
@@ -42,6 +43,6 @@ export default {
       console.error(error.message)
       return Response.json({ detail: 'Internal Server Error' }, { status: 500 })
     }
-    return app.fetch(request, env, ctx)
+    return app.fetch(forwardAuthRequest(request), env, ctx)
   },
 }

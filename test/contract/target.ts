@@ -1,4 +1,5 @@
 import { expect } from 'vitest'
+import type { RawResponse } from '../support/raw-http'
 
 /**
  * A running service the contract suite talks to over HTTP: `app.request` in process, or a real
@@ -12,6 +13,17 @@ export interface ContractTarget {
   fetch(path: string, init?: RequestInit): Promise<Response>
   /** Everything the service has logged so far (its stdout and stderr). */
   logs(): string
+  /**
+   * Sends a request whose target goes on the request line exactly as given (`fetch` would resolve
+   * `..` first). Absent in process, where there is no request line.
+   */
+  raw?(method: string, target: string, headers?: Record<string, string>): Promise<RawResponse>
+  /**
+   * True when the runtime resolves dot segments (`..`, `%2e%2e`, `\`) before any of the service's
+   * code sees the target (workerd, as Cloudflare's edge does), so `/validate/../healthz` cannot be
+   * told from `/healthz`: there the gateway's own normalisation is the defence (docs/gateways.md).
+   */
+  normalisesDotSegments?: boolean
 }
 
 /** Gets the target of the running leg (legs start their servers in `beforeAll`). */

@@ -10,6 +10,7 @@ import { createLogger } from '../../src/logger'
 import { CONTRACT_ENV, type ContractTarget } from '../contract/target'
 import { createTestDatabase, type TestDatabase } from './postgres'
 import { BIN, BUN, cleanEnv, NODE, run, startServer } from './process'
+import { rawRequest } from './raw-http'
 
 /** A started leg: the target the contract cases talk to, and how to stop everything it started. */
 export interface RunningLeg {
@@ -26,6 +27,7 @@ const httpTarget = (name: string, url: string, logs: () => string): ContractTarg
   name,
   fetch: (path, init) => fetch(`${url}${path}`, init),
   logs,
+  raw: (method, target, headers) => rawRequest(url, method, target, headers),
 })
 
 /** Stops what was started, last first; keeps going past failures and throws the first. */
@@ -177,7 +179,7 @@ export async function workerServer(
       timeoutMs: 120_000,
     })
     return {
-      target: httpTarget(name, server.url, server.output),
+      target: { ...httpTarget(name, server.url, server.output), normalisesDotSegments: true },
       stop: async () => {
         await server.stop()
         rmSync(dir, { recursive: true, force: true })
