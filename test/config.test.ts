@@ -119,6 +119,24 @@ describe('parseConfig', () => {
     expect(config.jwt).toMatchObject({ accessTokenTtlSeconds: 300, issuer: 'iss', audience: 'aud' })
   })
 
+  it('Node server limits: 10 s for the headers, 5 s keep-alive, 1000 connections; read and bounded', () => {
+    expect(parseConfig({ JWT_SECRET: SECRET }).server).toEqual({
+      headersTimeoutMs: 10_000,
+      keepAliveTimeoutMs: 5000,
+      maxConnections: 1000,
+    })
+    expect(
+      parseConfig({
+        HEADERS_TIMEOUT_MS: '2000',
+        KEEP_ALIVE_TIMEOUT_MS: '750',
+        MAX_CONNECTIONS: '50',
+      }).server,
+    ).toEqual({ headersTimeoutMs: 2000, keepAliveTimeoutMs: 750, maxConnections: 50 })
+    expect(() =>
+      parseConfig({ HEADERS_TIMEOUT_MS: '0', KEEP_ALIVE_TIMEOUT_MS: '-1', MAX_CONNECTIONS: '0' }),
+    ).toThrow(/HEADERS_TIMEOUT_MS[\s\S]*KEEP_ALIVE_TIMEOUT_MS[\s\S]*MAX_CONNECTIONS/)
+  })
+
   it('session defaults: 30-day refresh tokens, 90-day sessions, 10 s grace, 30 s revocation cache', () => {
     expect(parseConfig({ JWT_SECRET: SECRET }).sessions).toEqual({
       refreshTokenTtlSeconds: 30 * 86400,
