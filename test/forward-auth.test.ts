@@ -3,6 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApp } from '../src/app'
 import { createPasswordHasher } from '../src/auth/password'
 import type { TokenService } from '../src/auth/tokens'
+import {
+  atForwardAuth,
+  FORWARD_AUTH_PATH,
+  forwardAuthRequest,
+  forwardAuthRewrite,
+} from '../src/entry/forward-auth'
 import { ApiError } from '../src/errors'
 import { createLogger } from '../src/logger'
 import { FAST_ARGON2, makeTestApp, TEST_SECRET, type TestApp } from './support/app'
@@ -139,5 +145,111 @@ describe('only 200, 401 or 503', () => {
       const res = await app.request('/validate', { headers: { authorization: `Bearer ${token}` } })
       expect(res.status).toBe(503)
     })
+  })
+})
+
+/**
+ * The entry points' decision on the raw target (src/entry/forward-auth.ts). Over HTTP, with raw
+ * targets on every server, it is tested in test/contract/forward-auth.ts.
+ */
+describe('forward-auth: the raw target decides', () => {
+  /** What a WHATWG URL parser (Node's adapter, Bun, workerd) makes of a raw target's path. */
+  const normalised = (target: string) => new URL(target, 'http://gateway.test').pathname
+
+  it.each([
+    '/validate/../healthz',
+    '/validate/x/../../readyz',
+    '/validate/%2e%2e/openapi.json',
+    '/validate/.%2E/docs',
+    '/validate\\..\\healthz',
+    '/validate/..\\healthz',
+    '/validate/..',
+    '/validate/.',
+    '/validate//../../healthz',
+    '/validate%2f..%2fhealthz',
+    '/validate%2F..',
+    '/validate%5c..%5chealthz',
+    '/validate%5C..',
+    '/validate/a%2f..%2f..%2fhealthz',
+    'http://elsewhere.example/validate/../healthz',
+    'HTTPS://elsewhere.example\\validate\\..\\healthz',
+  ])('%s is handed to the app as /validate/', (target) => {
+    expect(forwardAuthRewrite(target)).toBe(FORWARD_AUTH_PATH)
+  })
+
+  it.each([
+    '/validate',
+    '/validate?x=/../healthz',
+    '/validate/api/messages/7',
+    '/validate/api/v1.2/items?room=1&q=../x',
+    '/validate/',
+    '/healthz',
+    '/token',
+    '/validatex/../healthz',
+    '/VALIDATE/x',
+    '/',
+  ])('%s is routed as it is', (target) => {
+    expect(forwardAuthRewrite(target)).toBeUndefined()
+  })
+
+  it('whatever follows /validate/, what is routed as it is stays under /validate/ once parsed', () => {
+    const piece = fc.constantFrom(
+      '/',
+      '\\',
+      '.',
+      '..',
+      '%2e',
+      '%2E',
+      '%2f',
+      '%2F',
+      '%5c',
+      '%5C',
+      '%',
+      'a',
+      ';',
+      '?',
+      '#',
+      '\t',
+      '@',
+      ':',
+    )
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }), (pieces) => {
+        const target = `/validate/${pieces.join('')}`
+        const rewritten = forwardAuthRewrite(target)
+        expect(rewritten === FORWARD_AUTH_PATH || normalised(target).startsWith('/validate/')).toBe(
+          true,
+        )
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
+  it('a normalised request keeps its URL when it is still under /validate/, else is re-addressed', async () => {
+    const kept = new Request('http://gateway.test/validate/api/x?y=1')
+    expect(atForwardAuth(kept)).toBe(kept)
+    const escaped = new Request('http://gateway.test/healthz?y=1', {
+      method: 'POST',
+      headers: { authorization: 'Bearer t' },
+      body: 'x',
+    })
+    const moved = atForwardAuth(escaped)
+    expect(moved.url).toBe('http://gateway.test/validate/')
+    expect(moved.method).toBe('POST')
+    expect(moved.headers.get('authorization')).toBe('Bearer t')
+    expect(await moved.text()).toBe('x')
+  })
+
+  it('the Worker re-addresses a percent-encoded separator, and nothing else', () => {
+    const encoded = new Request('http://gateway.test/validate%2f..%2fhealthz')
+    expect(forwardAuthRequest(encoded).url).toBe('http://gateway.test/validate/')
+    for (const url of [
+      'http://gateway.test/validate',
+      'http://gateway.test/validate/a',
+      'http://gateway.test/me',
+    ]) {
+      const request = new Request(url)
+      expect(forwardAuthRequest(request)).toBe(request)
+    }
   })
 })

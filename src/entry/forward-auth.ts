@@ -40,7 +40,8 @@ export function forwardAuthRewrite(target: string): string | undefined {
   if (target.charCodeAt(0) !== 0x2f) {
     const authority = ABSOLUTE_FORM.exec(target)
     if (authority === null) return undefined
-    path = target.slice(authority[0].length)
+    // after an authority, URL parsers read `\` as `/` (http and https are special schemes)
+    path = target.slice(authority[0].length).replace(/^\\/, '/')
   } else if (!target.startsWith('/validate')) {
     return undefined
   }
