@@ -31,13 +31,21 @@ export const requireJson = <E extends AppEnv = AppEnv>() =>
 
 /**
  * Demands an HTML form body (urlencoded or multipart), as OAuth2 token requests are: over the size
- * limit is a 413, another content type a 415.
+ * limit is a 413, another content type a 415, a body that does not parse as that form (a multipart
+ * body without its boundary, say) the error `malformed` makes, so that an endpoint answers it like
+ * its other bad forms. The parsed form is cached by Hono, so the validator that follows does not
+ * parse it again.
  */
-export const requireForm = () =>
+export const requireForm = (malformed: () => Error) =>
   createMiddleware<AppEnv>((c, next) =>
     c.var.limitBody(c, async () => {
       if (!FORM_TYPES.has(mediaType(c.req.header('content-type')))) {
         throw new ApiError(415, 'Content-Type must be application/x-www-form-urlencoded')
+      }
+      try {
+        await c.req.formData()
+      } catch {
+        throw malformed()
       }
       await next()
     }),

@@ -3,7 +3,7 @@ import type { AppServices } from '../app'
 import { requireForm } from '../middleware/body'
 import { createRouter } from './router'
 import { ErrorSchema, jsonContent } from './schemas'
-import { OAuthErrorSchema, oauthError } from './token'
+import { malformedForm, OAuthErrorSchema, oauthError } from './token'
 
 const RevokeRequestSchema = z
   .object({
@@ -22,7 +22,7 @@ const route = createRoute({
   summary: 'Revoke a refresh token and its session (RFC 7009)',
   description:
     'Revokes the session (the token family) the refresh token belongs to. Answers 200 for unknown, invalid, expired or already revoked tokens too, and for access tokens, which cannot be revoked one by one (use /logout).',
-  middleware: [requireForm()] as const,
+  middleware: [requireForm(malformedForm)] as const,
   request: {
     body: {
       content: {
@@ -34,7 +34,10 @@ const route = createRoute({
   },
   responses: {
     200: { description: 'Revoked, or nothing to revoke (empty body)' },
-    400: jsonContent(OAuthErrorSchema, 'No token parameter (invalid_request)'),
+    400: jsonContent(
+      OAuthErrorSchema,
+      'No token parameter, or a body that is not a well-formed form (invalid_request)',
+    ),
     415: jsonContent(ErrorSchema, 'The body is not a form'),
   },
 })

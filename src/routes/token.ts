@@ -47,6 +47,13 @@ export const OAuthErrorSchema = z
   })
   .openapi('OAuthError')
 
+/**
+ * The answer to a form body that does not parse (multipart without its boundary, say) on the OAuth
+ * endpoints: the `invalid_request` of every other bad form.
+ */
+export const malformedForm = (): ApiError =>
+  oauthError('invalid_request', 'the body is not a well-formed form')
+
 const route = createRoute({
   method: 'post',
   path: '/token',
@@ -54,7 +61,7 @@ const route = createRoute({
   summary: 'Log in (password grant) or refresh a session (refresh_token grant)',
   description:
     'The password grant is for first-party clients only (RFC 9700 §2.4) and answers 401 alike for an unknown user and a wrong password. The refresh_token grant consumes the refresh token and returns its successor; a refresh token that is unknown, expired, revoked or already used is a 400 invalid_grant, and one used again after the grace window revokes its whole session.',
-  middleware: [requireForm()] as const,
+  middleware: [requireForm(malformedForm)] as const,
   request: {
     body: {
       content: {

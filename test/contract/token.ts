@@ -143,6 +143,34 @@ export function tokenContract(target: TargetRef): void {
         form.set('password', password)
         expect((await target().fetch('/token', { method: 'POST', body: form })).status).toBe(400)
       })
+
+      it.for(['/token', '/revoke'])(
+        'a multipart body that does not parse -> 400 invalid_request on %s, like any bad form',
+        async (path) => {
+          const bodies: [string, string][] = [
+            ['multipart/form-data', `username=${username}&password=x`],
+            ['multipart/form-data; boundary=b0undary', 'no parts here'],
+            [
+              'multipart/form-data; boundary=b0undary',
+              '--b0undary\r\nContent-Disposition: form-data; name="token"\r\n\r\nx',
+            ],
+          ]
+          for (const [type, body] of bodies) {
+            const res = await target().fetch(path, {
+              method: 'POST',
+              headers: { 'content-type': type },
+              body,
+            })
+            expect(res.status, `${type}: ${body}`).toBe(400)
+            expect(res.headers.get('cache-control')).toBe('no-store')
+            expect(await res.json()).toEqual({
+              error: 'invalid_request',
+              error_description: 'the body is not a well-formed form',
+              detail: 'the body is not a well-formed form',
+            })
+          }
+        },
+      )
     })
   })
 }
