@@ -70,9 +70,7 @@ describe('taking over the Python service database', () => {
     expect(indexes.map((i) => i.indexname)).toEqual(
       expect.arrayContaining(['users_username_key_key', 'users_username_skeleton_key']),
     )
-    expect(await t.query("select to_regclass('username_key_backfill') as t")).toEqual([
-      { t: null },
-    ])
+    expect(await t.query("select to_regclass('username_key_backfill') as t")).toEqual([{ t: null }])
   })
 
   it('logs in an adopted user by the name typed in another case', async () => {
@@ -269,9 +267,8 @@ describe('a Python database the migration cannot adopt as it is', () => {
 
   it('migrates once the colliding rows are fixed, from the state the failed run left', async () => {
     const handle = await openPglite(null)
-    const client = (
-      handle.db as unknown as { $client: { exec(s: string): Promise<unknown> } }
-    ).$client
+    const client = (handle.db as unknown as { $client: { exec(s: string): Promise<unknown> } })
+      .$client
     await client.exec(pythonSchema)
     await client.exec(
       insertLegacy([
@@ -283,9 +280,9 @@ describe('a Python database the migration cannot adopt as it is', () => {
     await client.exec("UPDATE users SET username = 'strasse2' WHERE id = 2")
     await migrateDatabase(handle)
     await migrateDatabase(handle)
-    const rows = (await client.exec(
-      'select username_key from users order by id',
-    )) as { rows: unknown[] }[]
+    const rows = (await client.exec('select username_key from users order by id')) as {
+      rows: unknown[]
+    }[]
     expect(rows[0]?.rows).toEqual([{ username_key: 'strasse' }, { username_key: 'strasse2' }])
     await handle.close()
   })

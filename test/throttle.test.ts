@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHash } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { usernameKey } from '../src/auth/credentials'
 import { addressBucket } from '../src/auth/throttle'
 import { DEFAULT_SECURITY, type SecurityConfig } from '../src/config'
