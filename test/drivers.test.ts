@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import journal from '../drizzle/meta/_journal.json'
 import { type NeonLocal, startNeonLocal } from '../scripts/neon-local'
 import { createApp } from '../src/app'
+import { usernameKey, usernameSkeleton } from '../src/auth/credentials'
 import { createPasswordHasher } from '../src/auth/password'
 import { createTokenService } from '../src/auth/tokens'
 import type { DatabaseConfig } from '../src/config'
@@ -141,12 +142,22 @@ for (const driver of drivers) {
       const register = (name: string, typed: string, registerCounter?: RegistrationCounter) =>
         insertUserCountingAttempt(
           handle.db,
-          { name, username: typed, hashedPassword: 'h1' },
+          {
+            name,
+            username: typed,
+            usernameKey: usernameKey(typed),
+            usernameSkeleton: usernameSkeleton(typed),
+            hashedPassword: 'h1',
+          },
           registerCounter,
         )
       const { user: inserted } = await register('D', username)
       expect(inserted).toEqual({ id: expect.any(Number), name: 'D', username })
-      expect(await register('E', username.toLowerCase())).toEqual({ user: null, count: undefined })
+      expect(await register('E', username.toLowerCase())).toEqual({
+        user: null,
+        lookAlike: false,
+        count: undefined,
+      })
       const registerCounter = {
         key: `register-ip:${username}`,
         limit: { max: 1, windowSeconds: 60, lockoutSeconds: 60 },
@@ -155,37 +166,38 @@ for (const driver of drivers) {
       const counted = await register('F', `${username}_f`, registerCounter)
       expect(counted).toEqual({
         user: { id: expect.any(Number), name: 'F', username: `${username}_f` },
+        lookAlike: false,
         count: { attempts: 1, retryAfterSeconds: null, blockStarted: false },
       })
       expect(await register('G', `${username}_g`, registerCounter)).toEqual({
         user: null,
+        lookAlike: false,
         count: { attempts: 2, retryAfterSeconds: 60, blockStarted: true },
       })
 
       const limit = { max: 2, windowSeconds: 60, lockoutSeconds: 60 }
       const address = { key: `login-ip:${username}`, limit }
-      const login = (typed: string, canonical: string) =>
+      const login = (typed: string) =>
         findUserCountingAttempt(handle.db, {
-          typed,
-          canonical,
-          lowerCanonical: canonical.toLowerCase(),
+          key: usernameKey(typed),
+          counterName: usernameKey(typed),
           address,
           account: limit,
           nowMs: Date.now(),
         })
-      const found = await login(username.toUpperCase(), username.toLowerCase())
+      const found = await login(username.toUpperCase())
       expect(found).toEqual({
         user: { id: inserted?.id, username, hashedPassword: 'h1' },
         address: { attempts: 1, retryAfterSeconds: null, blockStarted: false },
         account: { attempts: 1, retryAfterSeconds: null, blockStarted: false },
       })
-      const second = await login('nobody_here', 'nobody_here')
+      const second = await login('nobody_here')
       expect(second).toEqual({
         user: undefined,
         address: { attempts: 2, retryAfterSeconds: null, blockStarted: false },
         account: { attempts: 1, retryAfterSeconds: null, blockStarted: false },
       })
-      const third = await login('nobody_here', 'nobody_here')
+      const third = await login('nobody_here')
       expect(third.user).toBeUndefined()
       expect(third.address).toEqual({ attempts: 3, retryAfterSeconds: 60, blockStarted: true })
       expect(third.account).toBeUndefined()
@@ -199,9 +211,8 @@ for (const driver of drivers) {
       expect(await replacePasswordHashQuery(handle.db, id, 'h1', 'h2')).toHaveLength(1)
       expect(await replacePasswordHashQuery(handle.db, id, 'h1', 'h3')).toHaveLength(0)
       const again = await findUserCountingAttempt(handle.db, {
-        typed: username,
-        canonical: username,
-        lowerCanonical: 'nobody here',
+        key: usernameKey(username),
+        counterName: 'nobody here',
         account: limit,
         nowMs: Date.now(),
       })
@@ -209,9 +220,8 @@ for (const driver of drivers) {
       expect(again.account?.attempts).toBe(2)
 
       const stranger = await findUserCountingAttempt(handle.db, {
-        typed: 'Nobody_Here',
-        canonical: 'Nobody_Here',
-        lowerCanonical: 'nobody_here',
+        key: usernameKey('Nobody_Here'),
+        counterName: usernameKey('Nobody_Here'),
         account: limit,
         nowMs: Date.now(),
       })
@@ -220,7 +230,7 @@ for (const driver of drivers) {
         address: undefined,
         account: { attempts: 2, retryAfterSeconds: null, blockStarted: false },
       })
-      // The name is stored only as the base64url SHA-256 of its lower-cased canonical form.
+      // The name is stored only as the base64url SHA-256 of its key.
       const digest = createHash('sha256').update('nobody_here').digest('base64')
       const [named] = await handle.db
         .select()
@@ -231,7 +241,7 @@ for (const driver of drivers) {
 
     it('reports a unique violation as SQLSTATE 23505, and the app answers 409', async () => {
       const username = `dup_${crypto.randomUUID().slice(0, 8)}`
-      const row = { name: 'D', username, hashedPassword: 'h' }
+      const row = { name: 'D', username, usernameKey: username, hashedPassword: 'h' }
       await handle.db.insert(users).values(row)
       const error = await handle.db
         .insert(users)

@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApp } from '../src/app'
+import { usernameKey } from '../src/auth/credentials'
 import { createPasswordHasher } from '../src/auth/password'
 import type { TokenService } from '../src/auth/tokens'
 import {
@@ -40,8 +41,8 @@ describe('forward-auth: GET and HEAD /validate, inside', () => {
   /** An account adopted from the Python service: never logged out here, so tokens_valid_after is NULL. */
   const adopt = (username: string) =>
     t.query(
-      "insert into users (name, username, hashed_password, tokens_valid_after) values ('Legacy', $1, 'x', null)",
-      [username],
+      "insert into users (name, username, username_key, hashed_password, tokens_valid_after) values ('Legacy', $1, $2, 'x', null)",
+      [username, usernameKey(username)],
     )
 
   it('a token from the Python service (no uid): X-Auth-User only, no X-Auth-User-Id', async () => {

@@ -79,9 +79,10 @@ describe('database round trips per request', () => {
       params: { memoryKiB: 128, iterations: 1, parallelism: 1 },
     })
     const phc = await legacy.hash(password)
-    await t.query(`insert into users (name, username, hashed_password) values ('Old', 'old', $1)`, [
-      phc,
-    ])
+    await t.query(
+      `insert into users (name, username, username_key, hashed_password) values ('Old', 'old', 'old', $1)`,
+      [phc],
+    )
     expect(await roundTrips(login('old'), 200)).toBe(2)
     const [row] = await t.query(`select hashed_password from users where username = 'old'`)
     expect(row?.hashed_password).not.toBe(phc)

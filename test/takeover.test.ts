@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { usernameKey, usernameSkeleton } from '../src/auth/credentials'
 import { openPglite } from '../src/db/drivers/pglite'
 import { migrateDatabase } from '../src/db/migrate'
 import legacy from './fixtures/legacy.json'
@@ -53,9 +54,28 @@ describe('taking over the Python service database', () => {
     for (const row of rows) expect(row.created_at).toBeInstanceOf(Date)
   })
 
-  it('adds the case-insensitive unique index', async () => {
+  it('gives every adopted row its key and skeleton, computed in JS, with unique indexes on both', async () => {
+    const rows = await t.query(
+      'select username, username_key, username_skeleton from users where id <= $1 order by id',
+      [legacyRows.length],
+    )
+    expect(rows).toEqual(
+      legacyRows.map((r) => ({
+        username: r.username,
+        username_key: usernameKey(r.username),
+        username_skeleton: usernameSkeleton(r.username),
+      })),
+    )
     const indexes = await t.query("select indexname from pg_indexes where tablename = 'users'")
-    expect(indexes.map((i) => i.indexname)).toContain('users_username_lower_key')
+    expect(indexes.map((i) => i.indexname)).toEqual(
+      expect.arrayContaining(['users_username_key_key', 'users_username_skeleton_key']),
+    )
+    expect(await t.query("select to_regclass('username_key_backfill') as t")).toEqual([{ t: null }])
+  })
+
+  it('logs in an adopted user by the name typed in another case', async () => {
+    const res = await t.login({ username: 'LEGACY_ALICE', password: passlibHash.password })
+    expect(res.status).toBe(200)
   })
 
   it('is idempotent: migrating again changes nothing', async () => {
@@ -137,6 +157,49 @@ describe('taking over the Python service database', () => {
   })
 })
 
+describe('adopted rows whose names look alike', () => {
+  let t: TestApp
+  const rows = [
+    { name: 'Latin', username: 'paypal', hash: cffiHash.hash },
+    { name: 'Cyrillic', username: 'раураl', hash: cffiHash.hash },
+    { name: 'Mixed', username: 'pаypal', hash: cffiHash.hash },
+  ]
+  beforeAll(async () => {
+    t = await makeTestApp({
+      seed: async (exec) => {
+        await exec(pythonSchema)
+        await exec(insertLegacy(rows))
+      },
+    })
+  })
+  afterAll(() => t.close())
+
+  it('all migrate; only the oldest keeps the shared skeleton', async () => {
+    const stored = await t.query('select id, username_skeleton from users order by id')
+    expect(stored).toEqual([
+      { id: 1, username_skeleton: usernameSkeleton('paypal') },
+      { id: 2, username_skeleton: null },
+      { id: 3, username_skeleton: null },
+    ])
+  })
+
+  it('all log in, though the rules would refuse two of them today', async () => {
+    for (const { username } of rows) {
+      expect((await t.login({ username, password: cffiHash.password })).status).toBe(200)
+    }
+  })
+
+  it('a new look-alike of them is a 409', async () => {
+    const res = await t.register({ name: 'X', username: 'PAYPAL', password: 'a fine password' })
+    expect(res.status).toBe(409)
+    const alike = await t.register({ name: 'X', username: 'paypa1', password: 'a fine password' })
+    expect(alike.status).toBe(409)
+    expect(await alike.json()).toEqual({
+      detail: 'User already exists: a username that looks the same is taken',
+    })
+  })
+})
+
 describe('a Python database the migration cannot adopt as it is', () => {
   async function attempt(rows: string) {
     const handle = await openPglite(null)
@@ -179,6 +242,49 @@ describe('a Python database the migration cannot adopt as it is', () => {
       'created_at',
     )
     expect(count).toEqual([{ n: 3 }])
+  })
+
+  it('stops with a message naming usernames that are one under case folding, and changes nothing', async () => {
+    const { error, columns, count } = await attempt(
+      insertLegacy([
+        { name: 'A', username: 'Straße', hash: cffiHash.hash },
+        { name: 'B', username: 'bob', hash: cffiHash.hash },
+        { name: 'C', username: 'STRASSE', hash: cffiHash.hash },
+        { name: 'D', username: 'νίκος', hash: cffiHash.hash },
+        { name: 'E', username: 'ΝΊΚΟΣ', hash: cffiHash.hash },
+      ]),
+    )
+    const message = `${error?.message} ${error?.cause?.message}`
+    expect(message).toContain("'Straße', 'STRASSE' (ids 1, 3)")
+    expect(message).toContain("'νίκος', 'ΝΊΚΟΣ' (ids 4, 5)")
+    expect(message).toContain('case folding')
+    expect(message).not.toContain("'bob'")
+    const names = columns.map((c) => (c as { column_name: string }).column_name)
+    expect(names).not.toContain('username_key')
+    expect(names).not.toContain('created_at')
+    expect(count).toEqual([{ n: 5 }])
+  })
+
+  it('migrates once the colliding rows are fixed, from the state the failed run left', async () => {
+    const handle = await openPglite(null)
+    const client = (handle.db as unknown as { $client: { exec(s: string): Promise<unknown> } })
+      .$client
+    await client.exec(pythonSchema)
+    await client.exec(
+      insertLegacy([
+        { name: 'A', username: 'Straße', hash: cffiHash.hash },
+        { name: 'B', username: 'STRASSE', hash: cffiHash.hash },
+      ]),
+    )
+    await expect(migrateDatabase(handle)).rejects.toThrow()
+    await client.exec("UPDATE users SET username = 'strasse2' WHERE id = 2")
+    await migrateDatabase(handle)
+    await migrateDatabase(handle)
+    const rows = (await client.exec('select username_key from users order by id')) as {
+      rows: unknown[]
+    }[]
+    expect(rows[0]?.rows).toEqual([{ username_key: 'strasse' }, { username_key: 'strasse2' }])
+    await handle.close()
   })
 
   it('stops with a message naming rows whose username or hash is NULL', async () => {

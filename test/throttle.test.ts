@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { usernameKey } from '../src/auth/credentials'
 import { addressBucket } from '../src/auth/throttle'
 import { DEFAULT_SECURITY, type SecurityConfig } from '../src/config'
 import { expect429 } from './contract/target'
@@ -132,6 +134,36 @@ describe('login throttling per account (defaults: 5 failures per 15 minutes, 15 
       return out
     }
     expect(await run(unknown)).toEqual(await run(known))
+  })
+
+  it('counts an unknown name under its lookup key, so spellings the key joins share one count, as for an account', async () => {
+    const digits = () => String(Math.floor(Math.random() * 1e9))
+    // JS toLowerCase() turns the capital sigma before "_" into a final sigma; the key folds both
+    // sigmas to one, as it does for the account lookup.
+    const known = `νίκοσ_${digits()}`
+    expect((await t.register({ name: 'Victim', username: known, password })).status).toBe(201)
+    const unknown = `νίκοσ_${digits()}`
+    const run = async (name: string) => {
+      const out: string[] = []
+      for (let i = 0; i < 7; i++) {
+        const username = i % 2 === 0 ? name : name.toUpperCase()
+        const res = await t.login({ username, password: 'wrong-pass' })
+        out.push(`${res.status} ${res.headers.get('retry-after')}`)
+      }
+      return out
+    }
+    const unknownRun = await run(unknown)
+    expect(unknownRun).toEqual(await run(known))
+    expect(unknownRun.slice(5)).toEqual(['429 900', '429 900'])
+    const digest = createHash('sha256')
+      .update(usernameKey(unknown))
+      .digest('base64')
+      .replaceAll('+', '-')
+      .replaceAll('/', '_')
+    const rows = await t.query('select attempts from auth_throttle where key = $1', [
+      `login-name:${digest}`,
+    ])
+    expect(rows).toEqual([{ attempts: 6 }])
   })
 
   it('keeps no username in the table (unknown names are stored hashed)', async () => {

@@ -1,4 +1,5 @@
 import type { HolderKey, TokenHolder } from '../db/sessions'
+import { usernameKey } from './credentials'
 import type { AccessClaims } from './tokens'
 
 /**
@@ -76,7 +77,7 @@ interface Entry {
 }
 
 const keyString = (key: HolderKey) =>
-  'id' in key ? `id:${key.id}` : `name:${key.username.toLowerCase()}`
+  'id' in key ? `id:${key.id}` : `name:${usernameKey(key.username)}`
 
 /**
  * Builds a revocation check with an in-memory LRU cache (a Map in insertion order).

@@ -11,14 +11,14 @@ import {
   releaseAttemptQuery,
 } from '../db/throttle'
 import type { LoginUser } from '../db/users'
-import { canonicalUsername } from './credentials'
+import { usernameKey } from './credentials'
 
 /** One limit: `max` attempts per `windowSeconds`; one more blocks for `lockoutSeconds`. `max: 0` turns it off. */
 export type ThrottleRule = AttemptLimit
 
 /** The limits of the service (see the README's "Security" section for the settings). */
 export interface ThrottleRules {
-  /** Failed logins per account (case-insensitive, canonical name). */
+  /** Failed logins per account (or per name key when no account has it). */
   loginAccount: ThrottleRule
   /** Failed logins per client address, whatever the account. */
   loginAddress: ThrottleRule
@@ -147,15 +147,14 @@ export function createThrottle(options: ThrottleOptions): Throttle {
   return {
     async countLogin(typed, address) {
       const ip = addressKey('login', address)
-      const canonical = canonicalUsername(typed)
+      const key = usernameKey(typed)
       // Postgres text cannot hold NUL or lone surrogates: such a name can match no account, and
       // its counter is that of the name with those characters replaced.
-      const storable = !typed.includes('\0') && typed.isWellFormed()
+      const storable = !key.includes('\0') && key.isWellFormed()
       const [counted] = await Promise.all([
         findUserCountingAttempt(db, {
-          typed: storable ? typed : '',
-          canonical: storable ? canonical : '',
-          lowerCanonical: canonical.toLowerCase().toWellFormed().replaceAll('\0', '\ufffd'),
+          key: storable ? key : null,
+          counterName: key.toWellFormed().replaceAll('\0', '\ufffd'),
           address:
             ip === undefined || rules.loginAddress.max <= 0
               ? undefined
@@ -265,7 +264,7 @@ function createAddressMemo() {
 
 /**
  * The counter key of an account. A name that matches no account is counted under a hash of its
- * canonical, lower-cased form, computed in the database (see `findUserCountingAttempt`): no
+ * key (`usernameKey`, the one the lookup compares), computed in the database (see `findUserCountingAttempt`): no
  * usernames (or passwords typed into the username field) in the table, a bounded key length.
  */
 export function accountKey(account: LoginAccount): string {

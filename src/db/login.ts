@@ -11,14 +11,14 @@ import type { LoginUser } from './users'
 
 /** What {@link findUserCountingAttempt} counts the attempt against. */
 export interface LoginAttempt {
-  /** The name as typed, and its canonical form (trimmed, NFKC). */
-  typed: string
-  canonical: string
+  /** The typed name's key (`usernameKey`), matched against `username_key`; null matches nothing. */
+  key: string | null
   /**
-   * The canonical name lower-cased: when no account matches, the attempt is counted against
-   * `login-name:` and the base64url SHA-256 of this (the name itself is never stored).
+   * The same key, made storable (NUL and lone surrogates replaced): when no account matches, the
+   * attempt is counted against `login-name:` and the base64url SHA-256 of this (the name itself is
+   * never stored), so every spelling with one key shares one count, as for an existing account.
    */
-  lowerCanonical: string
+  counterName: string
   /** The client address's counter and its limit; none when the address is unknown or unlimited. */
   address?: { key: string; limit: AttemptLimit }
   /** The per-account limit; none when it is off. */
@@ -36,9 +36,9 @@ export interface CountedLogin {
 }
 
 /**
- * A login's first statement: finds the account (matched case-insensitively as typed and in its
- * canonical form, an exact match of what was typed first, so accounts created by the Python
- * service still match), counts the attempt against the client address, then, unless the address
+ * A login's first statement: finds the account by its key (so every case and NFKC spelling of a
+ * name, including names adopted from the Python service, reaches it), counts the attempt against
+ * the client address, then, unless the address
  * is blocked, against the account: `login-user:<id>` when it exists, so every spelling that
  * reaches it shares one count, else the hashed name. One round trip, before any password hashing.
  */
@@ -46,7 +46,7 @@ export async function findUserCountingAttempt(
   db: Database,
   a: LoginAttempt,
 ): Promise<CountedLogin> {
-  const nameKey = sql`'login-name:' || translate(encode(sha256(convert_to(${a.lowerCanonical}::text, 'UTF8')), 'base64'), '+/', '-_')`
+  const nameKey = sql`'login-name:' || translate(encode(sha256(convert_to(${a.counterName}::text, 'UTF8')), 'base64'), '+/', '-_')`
   const accountKey = sql`coalesce('login-user:' || (select id from u), ${nameKey})`
   const addressCount: SQL = a.address
     ? attemptUpsert(sql`${a.address.key}`, a.address.limit, a.nowMs)
@@ -57,10 +57,7 @@ export async function findUserCountingAttempt(
     : NO_ATTEMPT
   const result = await db.execute(sql`
     with u as (
-      select id, username, hashed_password from users
-      where lower(username) in (lower(${a.typed}), lower(${a.canonical}))
-      order by username = ${a.typed} desc, lower(username) = lower(${a.typed}) desc
-      limit 1
+      select id, username, hashed_password from users where username_key = ${a.key}::text
     ),
     addr as (${addressCount}),
     acct as (${accountCount})

@@ -16,7 +16,10 @@ const timestamptz = (name: string) => timestamp(name, { withTimezone: true })
 /**
  * Accounts. `id`, `name`, `username` and `hashed_password` keep the names and types of the
  * Python service's SQLAlchemy table so its database can be taken over in place.
- * Usernames are unique case-insensitively through the index on `lower(username)`.
+ * `username_key` is the name's key (`usernameKey`: NFKC and full case folding): lookups compare it
+ * and its unique index makes usernames unique case-insensitively. `username_skeleton`
+ * (`usernameSkeleton`, UTS #39) is unique too, so a look-alike of a taken name cannot be
+ * registered; it is NULL only on adopted rows whose skeleton an older row already holds.
  *
  * `tokens_valid_after`: access tokens issued and sessions started at or before this moment are refused;
  * logout, a password change and deletion move it forward. New rows get the epoch (every token of
@@ -29,12 +32,17 @@ export const users = pgTable(
     id: serial('id').primaryKey(),
     name: varchar('name').notNull(),
     username: varchar('username').notNull(),
+    usernameKey: text('username_key').notNull(),
+    usernameSkeleton: text('username_skeleton'),
     hashedPassword: varchar('hashed_password').notNull(),
     createdAt: timestamptz('created_at').notNull().defaultNow(),
     updatedAt: timestamptz('updated_at').notNull().defaultNow(),
     tokensValidAfter: timestamptz('tokens_valid_after').default(sql`'epoch'`),
   },
-  (t) => [uniqueIndex('users_username_lower_key').on(sql`lower(${t.username})`)],
+  (t) => [
+    uniqueIndex('users_username_key_key').on(t.usernameKey),
+    uniqueIndex('users_username_skeleton_key').on(t.usernameSkeleton),
+  ],
 )
 
 /** A row of `users`. */

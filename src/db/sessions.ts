@@ -11,6 +11,7 @@ import {
   sql,
   type WithSubquery,
 } from 'drizzle-orm'
+import { usernameKey } from '../auth/credentials'
 import type { Database } from './client'
 import { refreshTokens, users } from './schema'
 
@@ -64,9 +65,9 @@ const at = (moment: Date): SQL => sql`${moment.toISOString()}::timestamptz`
 /** The first moment after the user's cut-off (NULL when there is none; `greatest` skips NULLs). */
 const afterCutOff = sql`${users.tokensValidAfter} + interval '1 millisecond'`
 
-/** `key` as a condition on `users`. */
+/** `key` as a condition on `users` (a username is compared by its key). */
 export function holderCondition(key: HolderKey): SQL | undefined {
-  return 'id' in key ? eq(users.id, key.id) : sql`lower(${users.username}) = lower(${key.username})`
+  return 'id' in key ? eq(users.id, key.id) : eq(users.usernameKey, usernameKey(key.username))
 }
 
 /** Loads what the revocation check needs, or undefined when the account no longer exists. */

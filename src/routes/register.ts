@@ -5,7 +5,9 @@ import {
   canonicalUsername,
   nameProblem,
   passwordProblem,
+  usernameKey,
   usernameProblem,
+  usernameSkeleton,
 } from '../auth/credentials'
 import { insertUserCountingAttempt } from '../db/register'
 import { ApiError, tooManyRequests } from '../errors'
@@ -20,7 +22,8 @@ const RegisterSchema = z
     name: text().max(INPUT_BOUND).transform(canonicalName).openapi({ example: 'Alice Liddell' }),
     username: text().max(INPUT_BOUND).transform(canonicalUsername).openapi({
       example: 'alice',
-      description: 'Trimmed and NFKC-normalised; 3-32 letters, digits, ".", "_", "-"',
+      description:
+        'Trimmed and NFKC-normalised; 3-32 letters, digits, ".", "_", "-"; one script; no invisible characters',
     }),
     password: text().max(INPUT_BOUND).openapi({
       example: 'correct horse battery staple',
@@ -58,7 +61,10 @@ const route = createRoute({
   },
   responses: {
     201: jsonContent(UserSchema, 'The user was created'),
-    409: jsonContent(ErrorSchema, 'The username is taken (case-insensitively)'),
+    409: jsonContent(
+      ErrorSchema,
+      'The username is taken (case-insensitively), or one that looks the same is',
+    ),
     413: jsonContent(ErrorSchema, 'The body is too large'),
     415: jsonContent(ErrorSchema, 'The body is not JSON'),
     422: jsonContent(ValidationErrorSchema, 'The body breaks a registration rule'),
@@ -68,7 +74,7 @@ const route = createRoute({
 
 /**
  * `POST /register`: hashes the password, then counts the attempt and creates the account in one
- * statement; a taken username is a 409, a blocked address a 429.
+ * statement; a taken username (or a look-alike of one) is a 409, a blocked address a 429.
  */
 export function registerRoutes(deps: AppServices) {
   return createRouter().openapi(route, async (c) => {
@@ -79,10 +85,16 @@ export function registerRoutes(deps: AppServices) {
         const hashedPassword = await deps.passwords.hash(password)
         const created = await insertUserCountingAttempt(
           deps.db,
-          { name, username, hashedPassword },
+          {
+            name,
+            username,
+            usernameKey: usernameKey(username),
+            usernameSkeleton: usernameSkeleton(username),
+            hashedPassword,
+          },
           counter,
         )
-        return { value: created.user, count: created.count }
+        return { value: created, count: created.count }
       },
     )
     if (outcome.refused) {
@@ -97,8 +109,15 @@ export function registerRoutes(deps: AppServices) {
         outcome.refused.retryAfterSeconds,
       )
     }
-    const user = outcome.value
-    if (user === null) throw new ApiError(409, 'User already exists')
+    const { user, lookAlike } = outcome.value
+    if (user === null) {
+      throw new ApiError(
+        409,
+        lookAlike
+          ? 'User already exists: a username that looks the same is taken'
+          : 'User already exists',
+      )
+    }
     c.get('logger').info('user_created', { user_id: user.id })
     return c.json(user, 201)
   })

@@ -100,6 +100,88 @@ export function registerContract(target: TargetRef): void {
       expect((await res.json()).username).toBe(username)
     })
 
+    describe('look-alike names', () => {
+      const lookAlikeLetters = { a: 'а', c: 'с', e: 'е', o: 'о', p: 'р', x: 'х', y: 'у' } as const
+      /** A random name of Latin letters that all have a Cyrillic twin, and that twin. */
+      const twins = () => {
+        const letters = Object.keys(lookAlikeLetters) as (keyof typeof lookAlikeLetters)[]
+        const latin = Array.from(
+          crypto.getRandomValues(new Uint8Array(14)),
+          (b) => letters[b % letters.length],
+        ).join('')
+        const cyrillic = Array.from(latin, (c) => lookAlikeLetters[c as 'a']).join('')
+        return { latin, cyrillic }
+      }
+
+      it('a name that looks like a taken one is a 409, in any script or case', async () => {
+        const { latin, cyrillic } = twins()
+        expect((await register(valid({ username: latin }))).status).toBe(201)
+        for (const username of [cyrillic, cyrillic.toUpperCase()]) {
+          const res = await register(valid({ username }))
+          expect(res.status).toBe(409)
+          expect(await res.json()).toEqual({
+            detail: 'User already exists: a username that looks the same is taken',
+          })
+        }
+        const digits = uniqueName('look')
+          .replace(/[^0-9]/g, '')
+          .padEnd(4, '7')
+        expect((await register(valid({ username: `kuserl${digits}` }))).status).toBe(201)
+        expect((await register(valid({ username: `kuser1${digits}` }))).status).toBe(409)
+      })
+
+      it.each([
+        ['U+FE0F (variation selector 16)', '\ufe0f'],
+        ['U+034F (combining grapheme joiner)', '\u034f'],
+        ['U+180B (Mongolian free variation selector)', '\u180b'],
+        ['U+E0100 (variation selector 17)', '\u{e0100}'],
+        ['U+200D (zero-width joiner)', '\u200d'],
+      ])('a taken name followed by %s -> 422, not a second account', async (_case, mark) => {
+        const username = uniqueName('kuser2')
+        expect((await register(valid({ username }))).status).toBe(201)
+        await expect422(await register(valid({ username: `${username}${mark}` })), 'username')
+      })
+
+      it.each([
+        ['a Cyrillic к among Latin letters', 'к'],
+        ['a Greek α among Latin letters', 'α'],
+      ])('%s -> 422, and the Latin name stays free', async (_case, letter) => {
+        const username = uniqueName('kuser1')
+        const body = await expect422(
+          await register(valid({ username: `${letter}${username.slice(1)}` })),
+          'username',
+        )
+        expect(JSON.stringify(body)).toContain('one script')
+        await expectStillFree(username)
+      })
+
+      it('accepts names in one script: Greek, Cyrillic, Japanese (Han + kana), Latin with Han', async () => {
+        const digits = () => String(crypto.getRandomValues(new Uint32Array(1))[0])
+        for (const username of [
+          `νίκος_${digits()}`,
+          `иван_${digits()}`,
+          `山田たろうカナ${digits()}`,
+          `Tokyo東京${digits()}`,
+        ]) {
+          const res = await register(valid({ username }))
+          expect(res.status, username).toBe(201)
+        }
+      })
+
+      it('logs in with the name typed in another case, also where case folding differs from lower-casing', async () => {
+        const digits = String(crypto.getRandomValues(new Uint32Array(1))[0])
+        for (const [registered, typed] of [
+          [`Straße_${digits}`, `STRASSE_${digits}`],
+          [`νίκοσ_${digits}`, `ΝΊΚΟΣ_${digits}`],
+          [uniqueName('Cross'), undefined],
+        ] as const) {
+          expect((await register(valid({ username: registered }))).status).toBe(201)
+          const other = typed ?? registered.toUpperCase()
+          expect((await login({ username: other, password: PASSWORD })).status).toBe(200)
+        }
+      })
+    })
+
     describe('bad input is a 4xx with a JSON body, and writes nothing', () => {
       it.each([
         ['malformed JSON', '{"name": "a", '],
