@@ -18,6 +18,11 @@ export interface Config {
     secret: string
     /** Retired secrets that still verify (JWT_PREVIOUS_SECRETS), never used to sign. */
     previousSecrets: string[]
+    /**
+     * The Python service's secret (JWT_LEGACY_SECRET), possibly short: it verifies only tokens of
+     * that service's shape, never signs.
+     */
+    legacySecret: string | undefined
     /** True when no JWT_SECRET was given and a random one was made for this process. */
     ephemeralSecret: boolean
     accessTokenTtlSeconds: number
@@ -158,6 +163,7 @@ const envSchema = z.object({
   DB_NAME: z.preprocess(emptyAsUndefined, z.string().default('postgres')),
   JWT_SECRET: optionalString,
   JWT_PREVIOUS_SECRETS: optionalString,
+  JWT_LEGACY_SECRET: optionalString,
   ALGORITHM: z.preprocess(
     emptyAsUndefined,
     z.literal('HS256', { error: 'only HS256 is supported' }).default('HS256'),
@@ -212,6 +218,7 @@ export function parseConfig(record: Record<string, unknown>): Config {
   const jwt = {
     ...resolveSecret(env, warnings),
     previousSecrets: resolvePreviousSecrets(env, warnings),
+    legacySecret: resolveLegacySecret(env, warnings),
   }
   return {
     env: env.NODE_ENV,
@@ -268,19 +275,71 @@ function resolveSecurity(env: Env): SecurityConfig {
   }
 }
 
+/**
+ * JWT_PREVIOUS_SECRETS: a comma-separated list, or a JSON array of strings when a secret holds a
+ * comma. In production every entry must be a strong key: a short one (a weak secret, or a secret
+ * cut short by a comma) would verify any token it signs, for any account. The Python service's
+ * secret, if short, belongs in JWT_LEGACY_SECRET.
+ */
 function resolvePreviousSecrets(env: Env, warnings: string[]): string[] {
-  const secrets = (env.JWT_PREVIOUS_SECRETS ?? '')
+  const raw = env.JWT_PREVIOUS_SECRETS ?? ''
+  const secrets = raw.trimStart().startsWith('[') ? jsonSecrets(raw) : commaSecrets(raw)
+  const short = secrets.flatMap((s, i) => (byteLength(s) < MIN_SECRET_BYTES ? [i + 1] : []))
+  if (short.length === 0) return secrets
+  if (env.NODE_ENV === 'production') {
+    throw new ConfigError(
+      `Invalid configuration:\n  JWT_PREVIOUS_SECRETS: entry ${short.join(', ')} is shorter than ${MIN_SECRET_BYTES} bytes, which production refuses. A secret containing a comma must be given as a JSON array of strings; the Python service's short secret goes in JWT_LEGACY_SECRET`,
+    )
+  }
+  warnings.push(
+    `JWT_PREVIOUS_SECRETS holds ${short.length} secret(s) shorter than ${MIN_SECRET_BYTES} bytes: tokens signed with them are only as strong as they are (production refuses to start with them)`,
+  )
+  return secrets
+}
+
+const commaSecrets = (raw: string) =>
+  raw
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)
-  const short = secrets.filter((s) => new TextEncoder().encode(s).length < MIN_SECRET_BYTES).length
-  if (short > 0) {
-    warnings.push(
-      `JWT_PREVIOUS_SECRETS holds ${short} secret(s) shorter than ${MIN_SECRET_BYTES} bytes: tokens signed with them are only as strong as they are; drop them once those tokens have expired`,
+
+function jsonSecrets(raw: string): string[] {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(raw)
+  } catch {
+    parsed = undefined
+  }
+  if (!Array.isArray(parsed) || !parsed.every((s) => typeof s === 'string' && s !== '')) {
+    throw new ConfigError(
+      'Invalid configuration:\n  JWT_PREVIOUS_SECRETS: starts with [ but is not a JSON array of non-empty strings',
     )
   }
-  return secrets
+  return parsed
 }
+
+/**
+ * JWT_LEGACY_SECRET: the Python service's secret, taken whole (no splitting). It may be short
+ * (a warning): it verifies only tokens of that service's shape, which the revocation rule honours
+ * only for adopted accounts, a check `/validate` skips with STATELESS_VALIDATION, hence the refusal.
+ */
+function resolveLegacySecret(env: Env, warnings: string[]): string | undefined {
+  const secret = env.JWT_LEGACY_SECRET
+  if (secret === undefined) return undefined
+  if (env.STATELESS_VALIDATION) {
+    throw new ConfigError(
+      'Invalid configuration:\n  JWT_LEGACY_SECRET: cannot be used with STATELESS_VALIDATION=true (its tokens are honoured only for adopted accounts, which only the database can tell)',
+    )
+  }
+  if (byteLength(secret) < MIN_SECRET_BYTES) {
+    warnings.push(
+      `JWT_LEGACY_SECRET is shorter than ${MIN_SECRET_BYTES} bytes: it verifies only the Python service's tokens ({sub, exp}) for accounts adopted from it; drop it once those have expired`,
+    )
+  }
+  return secret
+}
+
+const byteLength = (s: string) => new TextEncoder().encode(s).length
 
 function resolveSecret(env: Env, warnings: string[]) {
   const production = env.NODE_ENV === 'production'
@@ -292,7 +351,7 @@ function resolveSecret(env: Env, warnings: string[]) {
     )
     return { secret: randomSecret(), ephemeralSecret: true }
   }
-  const bytes = new TextEncoder().encode(env.JWT_SECRET).length
+  const bytes = byteLength(env.JWT_SECRET)
   if (bytes < MIN_SECRET_BYTES) {
     const message = `JWT_SECRET is ${bytes} bytes; at least ${MIN_SECRET_BYTES} are required in production`
     if (production) throw new ConfigError(`Invalid configuration:\n  JWT_SECRET: ${message}`)

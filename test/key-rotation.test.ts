@@ -6,7 +6,6 @@ import {
   keyIdOf,
   type TokenServiceOptions,
 } from '../src/auth/tokens'
-import { parseConfig } from '../src/config'
 import { makeTestApp, type TestApp } from './support/app'
 import { forgeJwt, nowSeconds } from './support/jwt'
 
@@ -180,21 +179,53 @@ describe('rotation through the service', () => {
   })
 })
 
-describe('JWT_PREVIOUS_SECRETS', () => {
-  it('is a comma-separated list, trimmed, empty entries ignored', () => {
-    const config = parseConfig({ JWT_SECRET: NEW, JWT_PREVIOUS_SECRETS: ` ${OLD} ,, ${OLDER},` })
-    expect(config.jwt.previousSecrets).toEqual([OLD, OLDER])
-    expect(parseConfig({ JWT_SECRET: NEW }).jwt.previousSecrets).toEqual([])
+describe("the legacy secret verifies the Python service's tokens only", () => {
+  const PYTHON = 'python-secret'
+  const withLegacy = service({ previousSecrets: [OLD], legacySecret: PYTHON })
+  const python = { alg: 'HS256', typ: 'JWT' }
+
+  it('accepts a kid-less {sub, exp} token signed with it', async () => {
+    const token = forgeJwt(python, claims(), PYTHON)
+    expect(await withLegacy.verifyAccessToken(token)).toEqual(claims())
+    expect(
+      (await withLegacy.verifyAccessToken(forgeJwt({ alg: 'HS256' }, claims(), PYTHON))).sub,
+    ).toBe(user.username)
   })
 
-  it('warns about a short previous secret without naming it, even in production', () => {
-    const config = parseConfig({
-      NODE_ENV: 'production',
-      JWT_SECRET: NEW,
-      JWT_PREVIOUS_SECRETS: 'python-secret',
-    })
-    expect(config.jwt.previousSecrets).toEqual(['python-secret'])
-    expect(config.warnings.join('\n')).toContain('JWT_PREVIOUS_SECRETS')
-    expect(config.warnings.join('\n')).not.toContain('python-secret')
+  it.each([
+    ['uid', { uid: user.id }],
+    ['auth_ms', { auth_ms: Date.now() }],
+    ['iat', { iat: nowSeconds() }],
+    ['jti', { jti: 'x' }],
+    ['nbf', { nbf: nowSeconds() }],
+  ])('refuses a token signed with it that carries %s', async (_claim, extra) => {
+    const token = forgeJwt(python, { ...claims(), ...extra }, PYTHON)
+    expect(await failure(withLegacy.verifyAccessToken(token))).toBe('key')
+  })
+
+  it('refuses a token signed with it whose header has more than alg and typ, or a kid naming it', async () => {
+    expect(
+      await failure(
+        withLegacy.verifyAccessToken(forgeJwt({ ...python, cty: 'JWT' }, claims(), PYTHON)),
+      ),
+    ).toBe('key')
+    const kid = await keyIdOf(PYTHON)
+    expect(
+      await failure(withLegacy.verifyAccessToken(forgeJwt({ ...python, kid }, claims(), PYTHON))),
+    ).toBe('key')
+  })
+
+  it('never signs', async () => {
+    const { token } = await withLegacy.issueAccessToken(user)
+    expect(headerOf(token).kid).toBe(await keyIdOf(NEW))
+  })
+
+  it('leaves the full keys as they were, for tokens of any shape', async () => {
+    const ours = { ...claims(), uid: user.id, iat: nowSeconds(), auth_ms: Date.now() }
+    for (const secret of [NEW, OLD]) {
+      expect((await withLegacy.verifyAccessToken(forgeJwt(python, ours, secret))).uid).toBe(user.id)
+    }
+    const same = service({ legacySecret: NEW })
+    expect((await same.verifyAccessToken(forgeJwt(python, ours, NEW))).uid).toBe(user.id)
   })
 })

@@ -133,6 +133,64 @@ describe('database round trips per request', () => {
     expect(await t.query(`select id from users where username = 'pat'`)).toEqual([])
   })
 
+  it('a throttled login: 0 once this instance has seen the block (account, unknown name, address), 1 again once it has ended', async () => {
+    const from = (address: string) => (username: string, pw: string) => () =>
+      t.app.request('/token', {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          [TEST_PEER_HEADER]: address,
+        },
+        body: new URLSearchParams({ username, password: pw }),
+      })
+    const login = from('192.0.2.10')
+    /** Sends `send` expecting a 429; returns [statements, Retry-After]. */
+    const throttled = async (send: () => Response | Promise<Response>) => {
+      statements = 0
+      const res = await send()
+      expect(res.status).toBe(429)
+      return [statements, Number(res.headers.get('retry-after'))]
+    }
+
+    await t.register({ name: 'Lock', username: 'locked', password })
+    const access = (await (await login('locked', password)()).json()).access_token as string
+    for (const name of ['locked', 'no_such_user']) {
+      for (let i = 0; i < 5; i++) await login(name, 'wrong password')()
+      expect(await throttled(login(name, 'wrong password'))).toEqual([1, 900])
+      for (let i = 0; i < 10; i++) {
+        expect(await throttled(login(name, i % 2 ? password : 'wrong'))).toEqual([0, 900])
+      }
+      t.clock.advance(100)
+      // From another address too: the name's block is known whatever the address.
+      expect(await throttled(from('192.0.2.11')(name, password))).toEqual([0, 800])
+    }
+    // The password check of DELETE /me reads the account, and counts nothing while it is blocked.
+    const remove = () =>
+      t.app.request('/me', {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${access}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ current_password: password }),
+      })
+    expect(await throttled(remove)).toEqual([1, 700])
+
+    t.clock.advance(800)
+    // The first attempt of a new minute also sweeps stale counters: count the one after it.
+    expect((await login('locked', password)()).status).toBe(200)
+    expect(await roundTrips(login('no_such_user', 'wrong password'), 401)).toBe(1)
+    expect(await roundTrips(login('locked', password), 200)).toBe(2)
+
+    const sprayer = from('192.0.2.12')
+    for (let i = 0; i < 50; i++) await sprayer(`spray_${i}`, 'Summer2024!')()
+    expect(await throttled(sprayer('spray_x', 'Summer2024!'))).toEqual([1, 900])
+    for (let i = 0; i < 10; i++) {
+      expect(await throttled(sprayer(`spray_y${i}`, 'Summer2024!'))).toEqual([0, 900])
+    }
+    expect(await throttled(sprayer('locked', password))).toEqual([0, 900])
+    t.clock.advance(900)
+    expect((await sprayer('locked', password)()).status).toBe(200)
+    expect(await roundTrips(sprayer('spray_z', 'Summer2024!'), 401)).toBe(1)
+  })
+
   it('validate: 0 for a token it has already seen, and 0 for a malformed one', async () => {
     await t.register({ name: 'Val', username: 'val', password })
     const token = (await (await t.login({ username: 'val', password })).json()).access_token

@@ -4,6 +4,19 @@ import { ConfigError, DEFAULT_SECURITY, parseConfig } from '../src/config'
 import { normalizeAddress, resolveClientAddress } from '../src/middleware/client-address'
 
 const SECRET = 'x'.repeat(32)
+const OLD = 'old-secret-0123456789abcdef0123456789abcdef'
+const OLDER = 'older-secret-0123456789abcdef0123456789abcd'
+
+/** The ConfigError message `parseConfig` throws for `record`, or '' when it does not throw. */
+function refusal(record: Record<string, unknown>): string {
+  try {
+    parseConfig(record)
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError)
+    return (error as Error).message
+  }
+  return ''
+}
 
 describe('security settings', () => {
   it('defaults: no proxy trusted, CORS closed, 8 KiB bodies, 5/50 login failures per 15 min, 20 registrations per hour', () => {
@@ -147,5 +160,82 @@ describe('client address', () => {
       throw new TypeError('no socket')
     }
     expect(await resolved(0, undefined, throwing)).toBe('undefined')
+  })
+})
+
+describe('verifying keys: JWT_PREVIOUS_SECRETS and JWT_LEGACY_SECRET', () => {
+  const production = { NODE_ENV: 'production', JWT_SECRET: SECRET }
+
+  it('JWT_PREVIOUS_SECRETS is a comma-separated list, trimmed, empty entries ignored', () => {
+    const config = parseConfig({ JWT_SECRET: SECRET, JWT_PREVIOUS_SECRETS: ` ${OLD} ,, ${OLDER},` })
+    expect(config.jwt.previousSecrets).toEqual([OLD, OLDER])
+    expect(parseConfig({ JWT_SECRET: SECRET }).jwt.previousSecrets).toEqual([])
+  })
+
+  it('or a JSON array, for secrets that contain a comma', () => {
+    const comma = `${OLD},${OLDER}`
+    const value = JSON.stringify([comma, OLDER])
+    expect(parseConfig({ ...production, JWT_PREVIOUS_SECRETS: value }).jwt.previousSecrets).toEqual(
+      [comma, OLDER],
+    )
+  })
+
+  it.each([
+    ['[', 'not JSON'],
+    ['["a", 1]', 'not all strings'],
+    ['[""]', 'an empty string'],
+    ['[ {"k": "v"} ]', 'an object'],
+  ])('refuses %s as JSON (%s), naming the setting', (value) => {
+    const message = refusal({ JWT_SECRET: SECRET, JWT_PREVIOUS_SECRETS: value })
+    expect(message).toContain('JWT_PREVIOUS_SECRETS')
+    expect(message).toContain('JSON array')
+  })
+
+  it('refuses to start in production with a short previous secret, naming the setting and the entry, never the secret', () => {
+    const message = refusal({ ...production, JWT_PREVIOUS_SECRETS: `${OLD},python-secret` })
+    expect(message).toContain('JWT_PREVIOUS_SECRETS: entry 2 is shorter than 32 bytes')
+    expect(message).toContain('JWT_LEGACY_SECRET')
+    expect(message).not.toContain('python-secret')
+    expect(message).not.toContain(OLD)
+  })
+
+  it('refuses a strong secret that the comma split cuts short, and says how to give it', () => {
+    const withComma = 'k3y-with-a-comma,0123456789abcdef0123456789abcdef'
+    const message = refusal({ ...production, JWT_PREVIOUS_SECRETS: withComma })
+    expect(message).toContain('entry 1 is shorter')
+    expect(message).toContain('JSON array')
+    expect(message).not.toContain('k3y-with-a-comma')
+    expect(message).not.toContain('0123456789abcdef')
+    expect(
+      parseConfig({ ...production, JWT_PREVIOUS_SECRETS: JSON.stringify([withComma]) }).jwt
+        .previousSecrets,
+    ).toEqual([withComma])
+  })
+
+  it('only warns about a short previous secret outside production, without naming it', () => {
+    const config = parseConfig({ JWT_SECRET: SECRET, JWT_PREVIOUS_SECRETS: 'python-secret' })
+    expect(config.jwt.previousSecrets).toEqual(['python-secret'])
+    expect(config.warnings.join('\n')).toContain('JWT_PREVIOUS_SECRETS')
+    expect(config.warnings.join('\n')).not.toContain('python-secret')
+  })
+
+  it('takes JWT_LEGACY_SECRET whole, commas included, and lets it be short in production (a warning)', () => {
+    const config = parseConfig({ ...production, JWT_LEGACY_SECRET: 'py,secret' })
+    expect(config.jwt.legacySecret).toBe('py,secret')
+    expect(config.jwt.previousSecrets).toEqual([])
+    expect(config.warnings.join('\n')).toContain('JWT_LEGACY_SECRET')
+    expect(config.warnings.join('\n')).not.toContain('py,secret')
+    expect(parseConfig(production).jwt.legacySecret).toBeUndefined()
+  })
+
+  it('refuses JWT_LEGACY_SECRET with STATELESS_VALIDATION (only the database tells adopted accounts)', () => {
+    const message = refusal({
+      ...production,
+      JWT_LEGACY_SECRET: 'python-secret',
+      STATELESS_VALIDATION: 'true',
+    })
+    expect(message).toContain('JWT_LEGACY_SECRET')
+    expect(message).toContain('STATELESS_VALIDATION')
+    expect(message).not.toContain('python-secret')
   })
 })

@@ -200,6 +200,51 @@ describe('adopted rows whose names look alike', () => {
   })
 })
 
+describe('a short Python secret in JWT_LEGACY_SECRET', () => {
+  const PYTHON_SECRET = 'py-secret'
+  let t: TestApp
+  beforeAll(async () => {
+    t = await makeTestApp({
+      jwt: { legacySecret: PYTHON_SECRET },
+      seed: async (exec) => {
+        await exec(pythonSchema)
+        await exec(insertLegacy([legacyRows[2] as (typeof legacyRows)[0]]))
+      },
+    })
+  })
+  afterAll(() => t.close())
+  const exp = () => Math.floor(t.clock.now() / 1000) + 600
+
+  it("honours the Python service's tokens it signed for an adopted account", async () => {
+    const python = forgeJwt(
+      { alg: 'HS256', typ: 'JWT' },
+      { sub: 'carl', exp: exp() },
+      PYTHON_SECRET,
+    )
+    const res = await t.validate(`Bearer ${python}`)
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ username: 'carl', valid: true })
+    expect((await t.bearer('GET', '/me', python)).status).toBe(200)
+  })
+
+  it('never reaches an account registered here, whatever the claims a forger puts in', async () => {
+    const password = 'a fine password'
+    const created = await (await t.register({ name: 'N', username: 'newbie', password })).json()
+    const iat = Math.floor(t.clock.now() / 1000)
+    for (const claims of [
+      { sub: 'newbie', exp: exp() },
+      { sub: 'newbie', uid: created.id, iat, auth_ms: t.clock.now(), exp: exp() },
+      { sub: 'newbie', iat, exp: exp() },
+    ]) {
+      const forged = forgeJwt({ alg: 'HS256', typ: 'JWT' }, claims, PYTHON_SECRET)
+      expect((await t.validate(`Bearer ${forged}`)).status).toBe(401)
+      expect((await t.bearer('GET', '/me', forged)).status).toBe(401)
+    }
+    const { access_token } = await (await t.login({ username: 'newbie', password })).json()
+    expect((await t.validate(`Bearer ${access_token}`)).status).toBe(200)
+  })
+})
+
 describe('a Python database the migration cannot adopt as it is', () => {
   async function attempt(rows: string) {
     const handle = await openPglite(null)

@@ -102,6 +102,54 @@ describe('login throttling per account (defaults: 5 failures per 15 minutes, 15 
     expect((await t.login({ username, password })).status).toBe(200)
   })
 
+  it('every instance refuses exactly until the block ends, with the right Retry-After, whether it saw the block begin or learnt it from the database', async () => {
+    const username = await newUser()
+    const other = t.instance()
+    const loginOn = (app: typeof other, pw: string) =>
+      app.request('/token', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ username, password: pw }).toString(),
+      })
+    for (let i = 0; i < 5; i++) await t.login({ username, password: 'wrong-pass' })
+    expect(await expect429(await t.login({ username, password }))).toBe(900)
+    t.clock.advance(100.5)
+    expect(await expect429(await loginOn(other, password))).toBe(800)
+    expect(await expect429(await t.login({ username, password }))).toBe(800)
+    t.clock.advance(799.499)
+    expect(await expect429(await t.login({ username, password }))).toBe(1)
+    expect(await expect429(await loginOn(other, password))).toBe(1)
+    t.clock.advance(0.001)
+    expect((await t.login({ username, password })).status).toBe(200)
+    expect((await loginOn(other, password)).status).toBe(200)
+  })
+
+  it('logs a refusal this instance answers from memory like any other, by user id', async () => {
+    const username = await newUser()
+    for (let i = 0; i < 6; i++) await t.login({ username, password: 'wrong-pass' })
+    const from = t.logs.length
+    await expect429(await t.login({ username, password }))
+    const events = t.logs
+      .slice(from)
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line.event === 'authn_login_fail')
+    expect(events).toEqual([
+      expect.objectContaining({
+        reason: 'throttled',
+        scope: 'loginAccount',
+        user_id: expect.any(Number),
+      }),
+    ])
+  })
+
+  it('a name blocked while it named no account: registering it here gives the new account its own count', async () => {
+    const username = uniqueName('later')
+    for (let i = 0; i < 5; i++) await t.login({ username, password: 'wrong-pass' })
+    await expect429(await t.login({ username, password }))
+    expect((await t.register({ name: 'Late', username, password })).status).toBe(201)
+    expect((await t.login({ username, password })).status).toBe(200)
+  })
+
   it('forgets old failures when the window has passed', async () => {
     const username = await newUser()
     for (let i = 0; i < 4; i++) await t.login({ username, password: 'wrong-pass' })

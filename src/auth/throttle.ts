@@ -49,6 +49,8 @@ export type ThrottleVerdict =
       retryAfterSeconds: number
       /** True when this attempt started the block (log it once). */
       blockStarted: boolean
+      /** The account whose login was refused, when known (for logs). */
+      userId?: number
     }
 
 /** A refusal, with what the 429 says. */
@@ -66,7 +68,8 @@ export interface Throttle {
    * A password login's first statement: finds the account `typed` names and counts the attempt,
    * against the client address (when known), then, unless that refused it, against the account
    * (or, when none matches, the name). Attempts are counted when they start, before any hashing;
-   * {@link Throttle.loginSucceededQueries} undo the count of a success.
+   * {@link Throttle.loginSucceededQueries} undo the count of a success. An address, or a name (by
+   * its key), that this instance has seen blocked is refused without a statement until the block ends.
    */
   countLogin(
     typed: string,
@@ -117,6 +120,11 @@ export function createThrottle(options: ThrottleOptions): Throttle {
   const sweepInterval = options.sweepIntervalMs ?? 60_000
   let lastSweep = Number.NEGATIVE_INFINITY
   const registrations = createAddressMemo()
+  // Login blocks this instance has learnt: by address key, and by the name's key, apart for
+  // names of no account, which a registration here may give an account (and a fresh count).
+  const loginAddresses = createBlockMemo()
+  const loginAccounts = createBlockMemo()
+  const loginNames = createBlockMemo()
 
   const sweep = () => deleteExpiredAttempts(db, now(), SWEEP_BATCH)
   const maybeSweep = async () => {
@@ -146,8 +154,17 @@ export function createThrottle(options: ThrottleOptions): Throttle {
 
   return {
     async countLogin(typed, address) {
+      const nowMs = now()
       const ip = addressKey('login', address)
       const key = usernameKey(typed)
+      const limitAddress = ip !== undefined && rules.loginAddress.max > 0
+      const limitAccount = rules.loginAccount.max > 0
+      const known =
+        (limitAddress ? loginAddresses.refusal(ip, nowMs) : undefined) ??
+        (limitAccount
+          ? (loginAccounts.refusal(key, nowMs) ?? loginNames.refusal(key, nowMs))
+          : undefined)
+      if (known !== undefined) return { user: undefined, verdict: known }
       // Postgres text cannot hold NUL or lone surrogates: such a name can match no account, and
       // its counter is that of the name with those characters replaced.
       const storable = !key.includes('\0') && key.isWellFormed()
@@ -155,18 +172,25 @@ export function createThrottle(options: ThrottleOptions): Throttle {
         findUserCountingAttempt(db, {
           key: storable ? key : null,
           counterName: key.toWellFormed().replaceAll('\0', '\ufffd'),
-          address:
-            ip === undefined || rules.loginAddress.max <= 0
-              ? undefined
-              : { key: ip, limit: rules.loginAddress },
-          account: rules.loginAccount.max <= 0 ? undefined : rules.loginAccount,
-          nowMs: now(),
+          address: limitAddress ? { key: ip, limit: rules.loginAddress } : undefined,
+          account: limitAccount ? rules.loginAccount : undefined,
+          nowMs,
         }),
         maybeSweep(),
       ])
-      const verdict = verdictOf('loginAddress', counted.address) ??
-        verdictOf('loginAccount', counted.account) ?? { allowed: true as const }
-      return { user: counted.user, verdict }
+      const userId = counted.user?.id
+      const byAddress = verdictOf('loginAddress', counted.address)
+      if (byAddress !== undefined && ip !== undefined) {
+        loginAddresses.learn(ip, byAddress, nowMs)
+        return { user: counted.user, verdict: { ...byAddress, userId } }
+      }
+      const byAccount = verdictOf('loginAccount', counted.account)
+      if (byAccount !== undefined) {
+        const refused = { ...byAccount, userId }
+        ;(userId === undefined ? loginNames : loginAccounts).learn(key, refused, nowMs)
+        return { user: counted.user, verdict: refused }
+      }
+      return { user: counted.user, verdict: { allowed: true } }
     },
 
     loginSucceededQueries(userId, address) {
@@ -185,18 +209,25 @@ export function createThrottle(options: ThrottleOptions): Throttle {
     async countRegistration(address, create) {
       const rule = rules.registerAddress
       const key = rule.max > 0 ? addressKey('register', address) : undefined
-      if (key === undefined) return create(undefined)
-      const known = registrations.refusal(key, rule.max, now())
+      // A name blocked here while it named no account may name one now, with a count of its own.
+      const registered = (created: Counted<unknown>) => {
+        if (created.value !== null && created.value !== undefined) loginNames.clear()
+      }
+      if (key === undefined) {
+        const created = await create(undefined)
+        registered(created)
+        return created
+      }
+      const nowMs = now()
+      const known = registrations.refusal(key, rule.max, nowMs)
       if (known !== undefined) return { refused: known }
       registrations.start(key)
       try {
-        const [created] = await Promise.all([
-          create({ key, limit: rule, nowMs: now() }),
-          maybeSweep(),
-        ])
+        const [created] = await Promise.all([create({ key, limit: rule, nowMs }), maybeSweep()])
+        registered(created)
         const refused = verdictOf('registerAddress', created.count)
         if (refused === undefined) return created
-        registrations.blocked(key, now() + refused.retryAfterSeconds * 1000)
+        registrations.blocked(key, refused, nowMs)
         return { refused }
       } finally {
         registrations.finish(key)
@@ -207,32 +238,68 @@ export function createThrottle(options: ThrottleOptions): Throttle {
   }
 }
 
-/** Most addresses {@link createAddressMemo} remembers as blocked; the oldest is forgotten first. */
+/** Most keys a {@link createBlockMemo} remembers; the oldest is forgotten first. */
 const MEMO_MAX_BLOCKED = 10_000
 
 /**
- * What one instance knows of the registrations per address key: which are blocked (learnt from
- * the database's count, trusted until the block ends) and how many are in progress here.
+ * Blocks one instance has learnt from the database's counts, so that attempts while a block lasts
+ * are refused without a statement. A block is learnt when the database refuses an attempt and
+ * trusted only while the database is sure to refuse as well: its `Retry-After` is whole seconds,
+ * so a block learnt after it began is trusted one second less (the database then decides), and
+ * one that began with this attempt is known to the millisecond. Nothing ends a block early.
+ */
+function createBlockMemo() {
+  const blocks = new Map<
+    string,
+    { refuseUntil: number; retryAt: number; scope: ThrottleScope; userId?: number | undefined }
+  >()
+  return {
+    /** The refusal of an attempt on `key` while its block lasts; undefined to ask the database. */
+    refusal(key: string, nowMs: number): Refused['refused'] | undefined {
+      const block = blocks.get(key)
+      if (block === undefined) return undefined
+      if (block.refuseUntil <= nowMs) {
+        blocks.delete(key)
+        return undefined
+      }
+      return {
+        allowed: false,
+        scope: block.scope,
+        retryAfterSeconds: Math.ceil((block.retryAt - nowMs) / 1000),
+        blockStarted: false,
+        ...(block.userId === undefined ? {} : { userId: block.userId }),
+      }
+    },
+    /** Remembers the block behind a refusal the database gave at `nowMs`. */
+    learn(key: string, refused: Refused['refused'], nowMs: number) {
+      const retryAt = nowMs + refused.retryAfterSeconds * 1000
+      const refuseUntil = refused.blockStarted ? retryAt : retryAt - 1000
+      blocks.delete(key)
+      if (refuseUntil <= nowMs) return
+      if (blocks.size >= MEMO_MAX_BLOCKED) {
+        const oldest = blocks.keys().next()
+        if (!oldest.done) blocks.delete(oldest.value)
+      }
+      blocks.set(key, { refuseUntil, retryAt, scope: refused.scope, userId: refused.userId })
+    },
+    clear() {
+      blocks.clear()
+    },
+  }
+}
+
+/**
+ * What one instance knows of the registrations per address key: which are blocked (a
+ * {@link createBlockMemo}) and how many are in progress here.
  */
 function createAddressMemo() {
-  const blockedUntil = new Map<string, number>()
+  const blocked = createBlockMemo()
   const inProgress = new Map<string, number>()
   return {
     /** Why an attempt from `key` is refused without asking the database; undefined to go on. */
     refusal(key: string, max: number, nowMs: number): Refused['refused'] | undefined {
-      const until = blockedUntil.get(key)
-      if (until !== undefined) {
-        if (until > nowMs) {
-          const retryAfterSeconds = Math.ceil((until - nowMs) / 1000)
-          return {
-            allowed: false,
-            scope: 'registerAddress',
-            retryAfterSeconds,
-            blockStarted: false,
-          }
-        }
-        blockedUntil.delete(key)
-      }
+      const known = blocked.refusal(key, nowMs)
+      if (known !== undefined) return known
       if ((inProgress.get(key) ?? 0) >= max) {
         return {
           allowed: false,
@@ -251,14 +318,7 @@ function createAddressMemo() {
       if (left > 0) inProgress.set(key, left)
       else inProgress.delete(key)
     },
-    blocked(key: string, untilMs: number) {
-      blockedUntil.delete(key)
-      if (blockedUntil.size >= MEMO_MAX_BLOCKED) {
-        const oldest = blockedUntil.keys().next()
-        if (!oldest.done) blockedUntil.delete(oldest.value)
-      }
-      blockedUntil.set(key, untilMs)
-    },
+    blocked: blocked.learn,
   }
 }
 

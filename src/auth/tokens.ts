@@ -49,6 +49,11 @@ export interface TokenServiceOptions {
   secret: string
   /** Retired secrets that still verify tokens made with them (key rotation); never used to sign. */
   previousSecrets?: readonly string[] | undefined
+  /**
+   * The Python service's secret, which may be weak: it verifies only tokens of that service's
+   * shape (see {@link isPythonShaped}), never ours, and never signs.
+   */
+  legacySecret?: string | undefined
   accessTokenTtlSeconds: number
   issuer?: string | undefined
   audience?: string | undefined
@@ -98,7 +103,13 @@ interface SigningKey {
   kid: string
   key: CryptoKey
   secret: string
+  /** True for the legacy secret: it verifies only the Python service's tokens. */
+  legacyOnly: boolean
 }
+
+/** The largest `uid`: ids are Postgres `integer` (serial) values, which start at 1. */
+const MAX_UID = 2 ** 31 - 1
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 
 /**
  * The `kid` of a secret: the first 12 bytes of SHA-256 over a fixed context and the secret,
@@ -113,12 +124,39 @@ export async function keyIdOf(secret: string): Promise<string> {
   return encodeBase64Url(digest.slice(0, 12))
 }
 
-async function importKey(secret: string): Promise<SigningKey> {
+async function importKey(secret: string, legacyOnly: boolean): Promise<SigningKey> {
   const key = await crypto.subtle.importKey('raw', new TextEncoder().encode(secret), HMAC, false, [
     'sign',
     'verify',
   ])
-  return { kid: await keyIdOf(secret), key, secret }
+  return { kid: await keyIdOf(secret), key, secret, legacyOnly }
+}
+
+/**
+ * Whether a base64url segment (no padding) is the one canonical spelling of its bytes: a length
+ * that whole bytes can have, and the unused low bits of the last character zero. Otherwise up to
+ * four spellings of one signature (or header, or payload) would be accepted.
+ */
+export function isCanonicalBase64Url(segment: string): boolean {
+  const rest = segment.length % 4
+  if (rest === 1) return false
+  if (rest === 0) return true
+  const last = BASE64URL.indexOf(segment.charAt(segment.length - 1))
+  // Two characters carry one byte (4 bits unused); three carry two bytes (2 bits unused).
+  return last >= 0 && last % (rest === 2 ? 16 : 4) === 0
+}
+
+/**
+ * Whether a token has the Python service's shape: a header of `alg` and `typ` only (no `kid`), and
+ * claims `sub` and `exp` only (PyJWT's `{"sub": username, "exp": ...}`). Such a token carries no
+ * `uid`, `iat` or `auth_ms`, so the revocation rule honours it only for accounts adopted from that
+ * service whose sessions were never ended (see `auth/revocation.ts`).
+ */
+export function isPythonShaped(header: object, payload: object): boolean {
+  const only = (value: object, allowed: string[], required: string[]) =>
+    Object.keys(value).every((k) => allowed.includes(k)) &&
+    required.every((k) => Object.hasOwn(value, k))
+  return only(header, ['alg', 'typ'], ['alg']) && only(payload, ['sub', 'exp'], ['sub', 'exp'])
 }
 
 const encodePart = (value: unknown) =>
@@ -127,9 +165,11 @@ const encodePart = (value: unknown) =>
 /**
  * Builds the token service. Every key (the signing secret, then the previous ones) is imported
  * once, on first use, and reused. New tokens carry the signing key's `kid`.
- * Verification refuses key-bearing headers (`jku`, `jwk`, `x5u`, `x5c`, ...) and a `kid` outside
- * the configured keys; a token without `kid` (the Python service's) is tried against each key.
- * It then demands HS256, a valid signature, a numeric `exp` in the future and a non-empty `sub`;
+ * Verification refuses a segment not in canonical base64url, key-bearing headers (`jku`, `jwk`,
+ * `x5u`, `x5c`, ...) and a `kid` outside the configured keys; a token without `kid` (the Python
+ * service's) is tried against each key, the legacy one last and only for that service's shape.
+ * It then demands HS256, a valid signature, claims that are a JSON object, a numeric `exp` in the
+ * future and a non-empty `sub`; `uid`, when present, must be a possible account id (1 to 2^31-1);
  * `nbf`/`iat` may be at most `leewaySeconds` in the future; `iss`/`aud` are required when configured.
  */
 export function createTokenService(options: TokenServiceOptions): TokenService {
@@ -138,9 +178,14 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
   const leeway = options.leewaySeconds ?? 30
   const now = options.now ?? Date.now
   const secrets = [...new Set([options.secret, ...(options.previousSecrets ?? [])])]
+  const legacy = options.legacySecret
+  const legacySecrets = legacy === undefined || secrets.includes(legacy) ? [] : [legacy]
   let keys: Promise<SigningKey[]> | undefined
   const getKeys = () => {
-    keys ??= Promise.all(secrets.map(importKey))
+    keys ??= Promise.all([
+      ...secrets.map((secret) => importKey(secret, false)),
+      ...legacySecrets.map((secret) => importKey(secret, true)),
+    ])
     return keys
   }
   const signingKey = async () => (await getKeys())[0] as SigningKey
@@ -174,7 +219,11 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
     },
 
     async verifyAccessToken(token) {
-      if (token.length > MAX_TOKEN_LENGTH || !JWT_SHAPE.test(token)) {
+      if (
+        token.length > MAX_TOKEN_LENGTH ||
+        !JWT_SHAPE.test(token) ||
+        !token.split('.').every(isCanonicalBase64Url)
+      ) {
         throw new InvalidTokenError('malformed')
       }
       const payload = await verifySignature(token, await getKeys())
@@ -197,16 +246,24 @@ async function verifySignature(token: string, keys: SigningKey[]): Promise<JWTPa
     throw new InvalidTokenError('key')
   }
   const kid = (header as { kid?: unknown }).kid
-  const candidates = kid === undefined ? keys : keys.filter((k) => k.kid === kid)
+  // The legacy key is never named by a kid: the Python service's tokens carry none.
+  const candidates = kid === undefined ? keys : keys.filter((k) => !k.legacyOnly && k.kid === kid)
   if (candidates.length === 0) throw new InvalidTokenError('key')
   let failure: TokenFailure = 'signature'
-  for (const { key } of candidates) {
+  for (const { key, legacyOnly } of candidates) {
+    let payload: unknown
     try {
-      return await verify(token, key, { alg: ALG, exp: false, nbf: false, iat: false })
+      payload = await verify(token, key, { alg: ALG, exp: false, nbf: false, iat: false })
     } catch (error) {
       failure = failureOf(error)
       if (failure !== 'signature') break
+      continue
     }
+    if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
+      throw new InvalidTokenError('claims')
+    }
+    if (legacyOnly && !isPythonShaped(header, payload)) throw new InvalidTokenError('key')
+    return payload as JWTPayload
   }
   throw new InvalidTokenError(failure)
 }
@@ -235,7 +292,12 @@ function checkClaims(
       throw new InvalidTokenError('claims')
     if (moment > nowSeconds + leeway) throw new InvalidTokenError('not_yet_valid')
   }
-  if (uid !== undefined && !Number.isSafeInteger(uid)) throw new InvalidTokenError('claims')
+  if (
+    uid !== undefined &&
+    !(Number.isInteger(uid) && (uid as number) >= 1 && (uid as number) <= MAX_UID)
+  ) {
+    throw new InvalidTokenError('claims')
+  }
   if (authMs !== undefined && !(Number.isSafeInteger(authMs) && (authMs as number) >= 0)) {
     throw new InvalidTokenError('claims')
   }

@@ -147,7 +147,13 @@ async function passwordGrant(deps: AppServices, { log, address }: GrantRequest, 
   }
   const { user, verdict } = await deps.throttle.countLogin(username, address)
   if (!verdict.allowed) {
-    throw throttled(log, verdict, user?.id, 'authn_login_fail', 'Too many failed login attempts')
+    throw throttled(
+      log,
+      verdict,
+      verdict.userId,
+      'authn_login_fail',
+      'Too many failed login attempts',
+    )
   }
   if (user === undefined) {
     await deps.passwords.verifyDummy(password)

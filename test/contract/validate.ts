@@ -14,8 +14,9 @@ async function expectInvalid(res: Response) {
 
 /** `POST /validate`: bearer tokens, RFC 6750 challenges, and JWT attacks. */
 export function validateContract(target: TargetRef): void {
-  const { validate } = client(target)
+  const { validate, bearer } = client(target)
   let username: string
+  let id: number
   let token: string
   const forge = (
     payload: Record<string, unknown> | string,
@@ -24,7 +25,7 @@ export function validateContract(target: TargetRef): void {
 
   describe('POST /validate', () => {
     beforeAll(async () => {
-      username = (await registerUser(target, 'carol')).username
+      ;({ username, id } = await registerUser(target, 'carol'))
       token = await loginToken(target, username)
     })
 
@@ -154,6 +155,38 @@ export function validateContract(target: TargetRef): void {
       it('a crit header', async () => {
         const forged = forge({ sub: username, exp: now() + 600 }, { ...HS256, crit: ['exp'] })
         await expectInvalid(await validate(`Bearer ${forged}`))
+      })
+    })
+
+    describe('signed tokens that cannot be ours: 401 invalid_token on /validate and /me, never 500 or 503', () => {
+      const ours = () => ({
+        sub: username,
+        uid: id,
+        iat: now(),
+        auth_ms: Date.now(),
+        exp: now() + 600,
+      })
+      async function expectRefused(forged: string) {
+        await expectInvalid(await validate(`Bearer ${forged}`))
+        await expectInvalid(await bearer('GET', '/me', forged))
+      }
+
+      it('the token these cases alter is accepted as it is', async () => {
+        expect((await validate(`Bearer ${forge(ours())}`)).status).toBe(200)
+        expect((await bearer('GET', '/me', forge(ours()))).status).toBe(200)
+      })
+      it.each(['null', '"x"', '1', '[]'])('a payload that is %s', async (payload) => {
+        await expectRefused(forge(payload))
+      })
+      it.each([2 ** 31, 2 ** 53, -1, 0, 1.5, '1'])('a uid of %j', async (uid) => {
+        await expectRefused(forge({ ...ours(), uid }))
+      })
+      it("another spelling of the signature (its last character's unused bits set)", async () => {
+        const [h, p, s] = forge(ours()).split('.') as [string, string, string]
+        const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+        const spelled = `${s.slice(0, -1)}${alphabet[alphabet.indexOf(s.slice(-1)) ^ 1]}`
+        expect(Buffer.from(spelled, 'base64url')).toEqual(Buffer.from(s, 'base64url'))
+        await expectRefused(`${h}.${p}.${spelled}`)
       })
     })
   })
