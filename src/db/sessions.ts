@@ -314,7 +314,7 @@ export async function findRefreshToken(
   const exact = eq(refreshTokens.tokenHash, tokenHash)
   const rows = await db
     .select({
-      exact: sql<boolean>`${exact}`,
+      tokenHash: refreshTokens.tokenHash,
       familyId: refreshTokens.familyId,
       userId: refreshTokens.userId,
       expiresAt: refreshTokens.expiresAt,
@@ -325,7 +325,10 @@ export async function findRefreshToken(
     .where(familyId === undefined ? exact : or(exact, eq(refreshTokens.familyId, familyId)))
     .orderBy(sql`${exact} desc`, sql`${refreshTokens.revokedAt} is null desc`)
     .limit(1)
-  return rows[0]
+  const row = rows[0]
+  if (row === undefined) return undefined
+  const { tokenHash: found, ...stored } = row
+  return { exact: found === tokenHash, ...stored }
 }
 
 /**
