@@ -99,7 +99,12 @@ function buildServices(deps: AppDeps): AppServices {
     clientAddress: deps.clientAddress ?? (() => undefined),
     security,
     now,
-    sessions: createSessionService({ db: deps.db, options, now }),
+    sessions: createSessionService({
+      db: deps.db,
+      options,
+      now,
+      refreshLimit: security.throttle.refreshFamily,
+    }),
     revocation: createRevocationCheck({
       load: (key) => findTokenHolder(deps.db, key),
       cacheSeconds: options.revocationCacheSeconds,

@@ -193,6 +193,8 @@ const envSchema = z.object({
   THROTTLE_LOGIN_LOCKOUT_SECONDS: intInRange(1, 86_400, T.loginAccount.lockoutSeconds),
   THROTTLE_REGISTER_ADDRESS_MAX: intInRange(0, 1_000_000, T.registerAddress.max),
   THROTTLE_REGISTER_WINDOW_SECONDS: intInRange(1, 86_400, T.registerAddress.windowSeconds),
+  THROTTLE_REFRESH_MAX: intInRange(0, 1_000_000, T.refreshFamily.max),
+  THROTTLE_REFRESH_WINDOW_SECONDS: intInRange(1, 86_400, T.refreshFamily.windowSeconds),
 })
 
 type Env = z.infer<typeof envSchema>
@@ -270,6 +272,11 @@ function resolveSecurity(env: Env): SecurityConfig {
         max: env.THROTTLE_REGISTER_ADDRESS_MAX,
         windowSeconds: env.THROTTLE_REGISTER_WINDOW_SECONDS,
         lockoutSeconds: env.THROTTLE_REGISTER_WINDOW_SECONDS,
+      },
+      refreshFamily: {
+        max: env.THROTTLE_REFRESH_MAX,
+        windowSeconds: env.THROTTLE_REFRESH_WINDOW_SECONDS,
+        lockoutSeconds: env.THROTTLE_REFRESH_WINDOW_SECONDS,
       },
     },
   }

@@ -299,6 +299,7 @@ describe('fuzzing: never a 5xx, always JSON', () => {
     const token = fc.oneof(
       fc.constant(real),
       fc.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+      fc.stringMatching(/^[A-Za-z0-9_-]{21}[AQgw]\.[A-Za-z0-9_-]{43}$/),
       fc.string({ maxLength: 600 }),
       anyText,
     )

@@ -1,7 +1,7 @@
 /** Units without HTTP: the cut-off rule, the revocation cache, token dating, refresh-token helpers. */
 import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { hashRefreshToken, isRefreshTokenShaped, newRefreshToken } from '../src/auth/refresh'
+import { hashRefreshToken, newRefreshToken, parseRefreshToken } from '../src/auth/refresh'
 import { createRevocationCheck, isCutOff, RevocationUnavailableError } from '../src/auth/revocation'
 import { createTokenService } from '../src/auth/tokens'
 import type { HolderKey, TokenHolder } from '../src/db/sessions'
@@ -206,26 +206,48 @@ describe('auth_ms: when the session of an access token began', () => {
 })
 
 describe('refresh tokens', () => {
-  it('are 43 base64url characters (256 bits), all different', () => {
-    const seen = new Set(Array.from({ length: 1000 }, newRefreshToken))
+  const family = crypto.randomUUID()
+
+  it('carry their family, then 256 random bits: 22 + 1 + 43 base64url characters, all different', () => {
+    const seen = new Set(Array.from({ length: 1000 }, () => newRefreshToken(family)))
     expect(seen.size).toBe(1000)
     for (const token of seen) {
-      expect(isRefreshTokenShaped(token)).toBe(true)
-      expect(Buffer.from(token, 'base64url')).toHaveLength(32)
+      expect(token).toMatch(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/)
+      expect(parseRefreshToken(token)).toEqual({ familyId: family })
+      expect(Buffer.from(token.split('.')[1] as string, 'base64url')).toHaveLength(32)
     }
   })
 
+  it('tokens of the earlier format (43 characters, no family) are still read', () => {
+    expect(parseRefreshToken(Buffer.alloc(32, 7).toString('base64url'))).toEqual({
+      familyId: undefined,
+    })
+  })
+
+  it('refuses to make a token for something that is not a UUID', () => {
+    expect(() => newRefreshToken('not-a-uuid')).toThrow(RangeError)
+  })
+
   it('are stored as their SHA-256 in hex, the same with node:crypto and with crypto.subtle', async () => {
-    const token = newRefreshToken()
+    const token = newRefreshToken(family)
     const expected = createHash('sha256').update(token).digest('hex')
     expect(await hashRefreshToken(token)).toBe(expected)
     expect(await hashRefreshToken(token, null)).toBe(expected)
   })
 
-  it.each(['', 'short', `${'A'.repeat(43)}=`, `${'A'.repeat(42)}+`, 'A'.repeat(44)])(
-    'refuses the shape of %j',
-    (value) => {
-      expect(isRefreshTokenShaped(value)).toBe(false)
-    },
-  )
+  it.each([
+    '',
+    'short',
+    `${'A'.repeat(43)}=`,
+    `${'A'.repeat(42)}+`,
+    'A'.repeat(44),
+    `${'A'.repeat(22)}${'A'.repeat(43)}`,
+    `${'A'.repeat(21)}.${'A'.repeat(43)}`,
+    // 22 characters carry 132 bits: only the canonical encoding of 16 bytes is accepted.
+    `${'A'.repeat(21)}B.${'A'.repeat(43)}`,
+    `${'A'.repeat(22)}.${'A'.repeat(42)}`,
+    `${'A'.repeat(22)}.${'A'.repeat(43)}.`,
+  ])('refuses the shape of %j', (value) => {
+    expect(parseRefreshToken(value)).toBeUndefined()
+  })
 })

@@ -191,6 +191,16 @@ describe('database round trips per request', () => {
     expect(await roundTrips(sprayer('spray_z', 'Summer2024!'), 401)).toBe(1)
   })
 
+  it('refresh: 1 on success (the count, the rotation and the pruning are one statement), 2 for a used token in the grace window, 3 on reuse detection', async () => {
+    await t.register({ name: 'Ria', username: 'ria', password })
+    const login = await (await t.login({ username: 'ria', password })).json()
+    const refresh = (token: string) => () => t.refresh(token)
+    expect(await roundTrips(refresh(login.refresh_token), 200)).toBe(1)
+    expect(await roundTrips(refresh(login.refresh_token), 400)).toBe(2)
+    t.clock.advance(11)
+    expect(await roundTrips(refresh(login.refresh_token), 400)).toBe(3)
+  })
+
   it('validate: 0 for a token it has already seen, and 0 for a malformed one', async () => {
     await t.register({ name: 'Val', username: 'val', password })
     const token = (await (await t.login({ username: 'val', password })).json()).access_token

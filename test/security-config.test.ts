@@ -19,7 +19,7 @@ function refusal(record: Record<string, unknown>): string {
 }
 
 describe('security settings', () => {
-  it('defaults: no proxy trusted, CORS closed, 8 KiB bodies, 5/50 login failures per 15 min, 20 registrations per hour', () => {
+  it('defaults: no proxy trusted, CORS closed, 8 KiB bodies, 5/50 login failures per 15 min, 20 registrations per hour, 30 refreshes per session per minute', () => {
     const { security } = parseConfig({ JWT_SECRET: SECRET })
     expect(security).toEqual(DEFAULT_SECURITY)
     expect(security).toEqual({
@@ -32,6 +32,7 @@ describe('security settings', () => {
         loginAccount: { max: 5, windowSeconds: 900, lockoutSeconds: 900 },
         loginAddress: { max: 50, windowSeconds: 900, lockoutSeconds: 900 },
         registerAddress: { max: 20, windowSeconds: 3600, lockoutSeconds: 3600 },
+        refreshFamily: { max: 30, windowSeconds: 60, lockoutSeconds: 60 },
       },
     })
   })
@@ -50,6 +51,8 @@ describe('security settings', () => {
       THROTTLE_LOGIN_LOCKOUT_SECONDS: '120',
       THROTTLE_REGISTER_ADDRESS_MAX: '5',
       THROTTLE_REGISTER_WINDOW_SECONDS: '600',
+      THROTTLE_REFRESH_MAX: '10',
+      THROTTLE_REFRESH_WINDOW_SECONDS: '30',
     })
     expect(security).toEqual({
       trustProxyHops: 2,
@@ -61,6 +64,7 @@ describe('security settings', () => {
         loginAccount: { max: 3, windowSeconds: 60, lockoutSeconds: 120 },
         loginAddress: { max: 0, windowSeconds: 60, lockoutSeconds: 120 },
         registerAddress: { max: 5, windowSeconds: 600, lockoutSeconds: 600 },
+        refreshFamily: { max: 10, windowSeconds: 30, lockoutSeconds: 30 },
       },
     })
   })

@@ -41,9 +41,14 @@ describe('refresh_tokens', () => {
     expect(String(rows[0]?.whole)).not.toContain(s.refresh)
   })
 
-  it('a token carries 256 random bits', async () => {
+  it('a token carries its family (16 bytes), then 256 random bits', async () => {
     const s = await session()
-    expect(Buffer.from(s.refresh, 'base64url')).toHaveLength(32)
+    const [family, secret] = s.refresh.split('.') as [string, string]
+    const [row] = await rowsOf(s.id)
+    expect(Buffer.from(family, 'base64url').toString('hex')).toBe(
+      String(row?.family_id).replaceAll('-', ''),
+    )
+    expect(Buffer.from(secret, 'base64url')).toHaveLength(32)
   })
 
   it('a rotation marks the token consumed and adds its successor to the same family', async () => {
@@ -134,6 +139,88 @@ describe('refresh_tokens', () => {
     expect(res.status).toBe(204)
     expect(await rowsOf(s.id)).toHaveLength(0)
     expect(await t.query('select id from users where id = $1', [s.id])).toHaveLength(0)
+  })
+})
+
+describe('a family holds a bounded number of rows', () => {
+  /** Rotates `times` times from `token`, moving the clock `step` seconds before each; returns every token. */
+  async function chain(token: string, times: number, step: number): Promise<string[]> {
+    const tokens = [token]
+    for (let i = 0; i < times; i++) {
+      t.clock.advance(step)
+      const res = await t.refresh(tokens[tokens.length - 1] as string)
+      expect(res.status).toBe(200)
+      tokens.push((await res.json()).refresh_token)
+    }
+    return tokens
+  }
+
+  it('many rotations, each after the grace window: the current token and the one it replaced', async () => {
+    const s = await session()
+    const tokens = await chain(s.refresh, 40, 11)
+    const rows = await rowsOf(s.id)
+    expect(rows.map((r) => r.token_hash)).toEqual(tokens.slice(-2).map(sha256))
+  })
+
+  it('many rotations within the grace window: at most 4 rows (the current token and the 3 last consumed)', async () => {
+    const s = await session()
+    const tokens = await chain(s.refresh, 25, 0.2)
+    const rows = await rowsOf(s.id)
+    expect(rows).toHaveLength(4)
+    expect(new Set(rows.map((r) => r.token_hash))).toEqual(new Set(tokens.slice(-4).map(sha256)))
+  })
+
+  it('the first token of a family rotated many times is still detected as reuse: every session of the user ends, access tokens included', async () => {
+    const s = await session()
+    const other = await (await t.login({ username: s.username, password })).json()
+    const tokens = await chain(s.refresh, 40, 11)
+    expect(
+      await t.query('select 1 from refresh_tokens where token_hash = $1', [sha256(s.refresh)]),
+    ).toHaveLength(0)
+    const current = tokens[tokens.length - 1] as string
+    // /validate caches the account now: the detection must reach it at once all the same.
+    expect((await t.validate(`Bearer ${other.access_token}`)).status).toBe(200)
+    const res = await t.refresh(s.refresh)
+    expect(res.status).toBe(400)
+    expect((await res.json()).error).toBe('invalid_grant')
+    expect((await t.refresh(current)).status).toBe(400)
+    expect((await t.refresh(other.refresh_token)).status).toBe(400)
+    expect((await t.validate(`Bearer ${s.access}`)).status).toBe(401)
+    expect((await t.validate(`Bearer ${other.access_token}`)).status).toBe(401)
+    expect((await t.bearer('GET', '/me', s.access)).status).toBe(401)
+    for (const row of await rowsOf(s.id)) expect(row.revoked_at).toBeInstanceOf(Date)
+    expect(t.logs.some((l) => l.includes('"authn_refresh_reuse_detected"'))).toBe(true)
+    // A fresh login works at once.
+    const fresh = await (await t.login({ username: s.username, password })).json()
+    expect((await t.validate(`Bearer ${fresh.access_token}`)).status).toBe(200)
+  })
+
+  it('a token with the family part of a live family but an unknown secret counts as reuse', async () => {
+    const s = await session()
+    const forged = `${s.refresh.split('.')[0]}.${'A'.repeat(43)}`
+    expect((await t.refresh(forged)).status).toBe(400)
+    expect((await t.refresh(s.refresh)).status).toBe(400)
+  })
+
+  it('a token of the earlier format (no family part) still rotates, into a token that names its family', async () => {
+    const s = await session()
+    const legacy = Buffer.alloc(32, 9).toString('base64url')
+    await t.query('update refresh_tokens set token_hash = $2 where token_hash = $1', [
+      sha256(s.refresh),
+      sha256(legacy),
+    ])
+    const res = await t.refresh(legacy)
+    expect(res.status).toBe(200)
+    const next = (await res.json()).refresh_token as string
+    const [family] = await t.query('select family_id from refresh_tokens where token_hash = $1', [
+      sha256(next),
+    ])
+    expect(Buffer.from(next.split('.')[0] as string, 'base64url').toString('hex')).toBe(
+      String(family?.family_id).replaceAll('-', ''),
+    )
+    t.clock.advance(11)
+    expect((await t.refresh(legacy)).status).toBe(400)
+    expect((await t.refresh(next)).status).toBe(400)
   })
 })
 

@@ -1,9 +1,11 @@
 /**
  * Session races on a real Postgres server, where statements really run concurrently (PGlite runs
- * one at a time): rotations of one token, and a refresh racing a logout. Uses TEST_POSTGRES_URL
+ * one at a time): rotations of one token, the refresh limit's count, the rows a family keeps, and a
+ * refresh racing a logout. Uses TEST_POSTGRES_URL
  * (default: postgres://postgres@127.0.0.1:5432/postgres) to create and drop its own database.
  * Locally a missing server skips the file with a printed reason; with CI=true it fails.
  */
+import { createHash } from 'node:crypto'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApp } from '../src/app'
@@ -15,6 +17,7 @@ import { migrateDatabase } from '../src/db/migrate'
 import { silentLogger } from '../src/logger'
 import { FAST_ARGON2, TEST_SECRET } from './support/app'
 
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex')
 const serverUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 
 async function reachable(): Promise<boolean> {
@@ -37,6 +40,7 @@ describe.skipIf(skip)('sessions on Postgres (real concurrency)', () => {
   const name = `edge_auth_sessions_${Math.random().toString(36).slice(2, 10)}`
   let admin: postgres.Sql
   let handle: DatabaseHandle
+  let sql: postgres.Sql
   let app: ReturnType<typeof createApp>
   const password = 'correct horse battery staple'
 
@@ -47,6 +51,7 @@ describe.skipIf(skip)('sessions on Postgres (real concurrency)', () => {
     const url = new URL(serverUrl)
     url.pathname = `/${name}`
     handle = openPostgres(url.toString())
+    sql = postgres(url.toString(), { max: 1, onnotice: () => {} })
     await migrateDatabase(handle)
     app = createApp({
       db: handle.db,
@@ -64,6 +69,7 @@ describe.skipIf(skip)('sessions on Postgres (real concurrency)', () => {
   })
 
   afterAll(async () => {
+    await sql?.end({ timeout: 5 })
     await handle?.close()
     await admin?.unsafe(`drop database if exists ${name} with (force)`)
     await admin?.end({ timeout: 5 })
@@ -86,6 +92,38 @@ describe.skipIf(skip)('sessions on Postgres (real concurrency)', () => {
       expect(statuses).toEqual([200, ...Array(19).fill(400)])
       const winner = await (answers.find((r) => r.status === 200) as Response).json()
       expect((await refresh(winner.refresh_token)).status).toBe(200)
+    }
+  })
+
+  it('a family rotated 25 times holds 4 rows, and its first token is still detected as reuse', async () => {
+    const first = await login()
+    let current = first.refresh_token as string
+    for (let i = 0; i < 25; i++) {
+      const res = await refresh(current)
+      expect(res.status).toBe(200)
+      current = (await res.json()).refresh_token
+    }
+    const [{ n }] =
+      (await sql`select count(*)::int as n from refresh_tokens where family_id = (select family_id from refresh_tokens where token_hash = ${sha256(current)})`) as unknown as [
+        { n: number },
+      ]
+    expect(n).toBe(4)
+    expect((await refresh(first.refresh_token)).status).toBe(400)
+    expect((await refresh(current)).status).toBe(400)
+    const validation = await app.request('/validate', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${first.access_token}` },
+    })
+    expect(validation.status).toBe(401)
+  })
+
+  it('40 concurrent refreshes of one token under a limit of 30: all counted, one wins, 10 are throttled', async () => {
+    const { refresh_token } = await login()
+    const answers = await Promise.all(Array.from({ length: 40 }, () => refresh(refresh_token)))
+    const statuses = answers.map((r) => r.status).sort()
+    expect(statuses).toEqual([200, ...Array(29).fill(400), ...Array(10).fill(429)])
+    for (const res of answers.filter((r) => r.status === 429)) {
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0)
     }
   })
 

@@ -1,6 +1,7 @@
 /**
  * Sessions in process, where the clock can move or the settings differ from the contract
- * servers': refresh-token and session lifetimes (days, on a fake clock) and a grace window of 0.
+ * servers': refresh-token and session lifetimes (days, on a fake clock), a grace window of 0, and
+ * the refresh limit's window.
  * Every other session flow (rotation, reuse detection after the grace window, concurrent
  * refreshes, /revoke, /logout, /me, password change, deletion) is in the HTTP contract suite
  * (test/contract/sessions.ts, test/contract/account.ts), which runs on every runtime and driver.
@@ -8,6 +9,7 @@
  * test/revocation-cache.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DEFAULT_SECURITY } from '../src/config'
 import { makeTestApp, type TestApp } from './support/app'
 
 const DAY = 24 * 60 * 60
@@ -112,5 +114,70 @@ describe('lifetimes (moves the clock)', () => {
     c.clock.advance(1801)
     expect(await validates(c, next.access)).toBe(false)
     expect((await c.refresh(next.refresh)).status).toBe(200)
+  })
+})
+
+describe('refresh limit per session (THROTTLE_REFRESH_MAX per THROTTLE_REFRESH_WINDOW_SECONDS)', () => {
+  let c: TestApp
+  beforeAll(async () => {
+    c = await makeTestApp({
+      security: {
+        ...DEFAULT_SECURITY,
+        throttle: {
+          ...DEFAULT_SECURITY.throttle,
+          refreshFamily: { max: 3, windowSeconds: 60, lockoutSeconds: 60 },
+        },
+      },
+    })
+  })
+  afterAll(() => c.close())
+
+  it('one refresh over the limit: 429 with Retry-After and {"detail"}, the token is not used up, and works once the block ends', async () => {
+    const s = await newSession(c, 'limit')
+    let current = s.refresh
+    for (let i = 0; i < 3; i++) current = (await rotate(c, current)).refresh
+    c.clock.advance(10)
+    const refused = await c.refresh(current)
+    expect(refused.status).toBe(429)
+    expect(refused.headers.get('retry-after')).toBe('60')
+    expect(refused.headers.get('cache-control')).toBe('no-store')
+    expect(await refused.json()).toEqual({ detail: expect.any(String) })
+    c.clock.advance(30)
+    const still = await c.refresh(current)
+    expect(still.status).toBe(429)
+    expect(still.headers.get('retry-after')).toBe('30')
+    expect(c.logs.filter((l) => l.includes('"excess_rate_limit_exceeded"'))).toHaveLength(1)
+    c.clock.advance(30)
+    const next = await rotate(c, current)
+    expect(await validates(c, next.access)).toBe(true)
+  })
+
+  it('counts per session: another session of the same user refreshes meanwhile', async () => {
+    const s = await newSession(c, 'limit2')
+    const other = await logIn(c, s.username)
+    let current = s.refresh
+    for (let i = 0; i < 3; i++) current = (await rotate(c, current)).refresh
+    expect((await c.refresh(current)).status).toBe(429)
+    expect((await c.refresh(other.refresh)).status).toBe(200)
+  })
+
+  it('MAX=0 turns the limit off', async () => {
+    const off = await makeTestApp({
+      security: {
+        ...DEFAULT_SECURITY,
+        throttle: {
+          ...DEFAULT_SECURITY.throttle,
+          refreshFamily: { max: 0, windowSeconds: 60, lockoutSeconds: 60 },
+        },
+      },
+    })
+    try {
+      const s = await newSession(off, 'nolimit')
+      let current = s.refresh
+      for (let i = 0; i < 40; i++) current = (await rotate(off, current)).refresh
+      expect(await off.query('select key from auth_throttle')).toEqual([])
+    } finally {
+      await off.close()
+    }
   })
 })

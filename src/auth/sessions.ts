@@ -2,13 +2,14 @@ import type { WithSubquery } from 'drizzle-orm'
 import type { Database } from '../db/client'
 import {
   endSessions,
+  endSessionsOfFamily,
   findRefreshToken,
   insertSession,
-  revokeFamily,
   revokeFamilyOf,
   rotateRefreshToken,
 } from '../db/sessions'
-import { hashRefreshToken, isRefreshTokenShaped, newRefreshToken } from './refresh'
+import type { AttemptLimit } from '../db/throttle'
+import { hashRefreshToken, newRefreshToken, parseRefreshToken } from './refresh'
 
 /** Lifetimes of sessions and how access-token revocation is checked. */
 export interface SessionOptions {
@@ -35,6 +36,15 @@ export const DEFAULT_SESSION_OPTIONS: Readonly<SessionOptions> = Object.freeze({
   statelessValidation: false,
 })
 
+/**
+ * How many consumed rows of a family a rotation keeps besides the one it consumes: the latest,
+ * and only those consumed within the grace window, where a second use is refused without ending
+ * the session. With the current token and the one just consumed, a family never holds more than
+ * `KEPT_CONSUMED + 2` rows. A token whose row is gone is still known by its family part, so its
+ * reuse is detected all the same.
+ */
+export const KEPT_CONSUMED = 2
+
 /** Why a refresh token was refused. For logs; the client always gets the same `invalid_grant`. */
 export type RefreshFailure =
   | 'malformed'
@@ -60,7 +70,19 @@ export interface SessionGrant {
 /** The outcome of {@link SessionService.rotate}. */
 export type RotationOutcome =
   | ({ ok: true } & SessionGrant)
-  | { ok: false; reason: RefreshFailure; userId?: number }
+  /** Reuse detected: every session of `user` was ended (refresh tokens and access tokens). */
+  | { ok: false; reason: 'reused'; user: { id: number; username: string } }
+  | { ok: false; reason: Exclude<RefreshFailure, 'reused'>; userId?: number }
+  /** The family's refresh limit refused the attempt; the token was not used up. */
+  | {
+      ok: false
+      reason: 'throttled'
+      userId: number
+      /** Whole seconds until the family may refresh again (for `Retry-After`). */
+      retryAfterSeconds: number
+      /** True when this attempt started the block (log it once). */
+      blockStarted: boolean
+    }
 
 /** Refresh-token sessions: start, rotate with reuse detection, revoke, end all. No HTTP here. */
 export interface SessionService {
@@ -71,8 +93,11 @@ export interface SessionService {
     alongside?: WithSubquery[],
   ): Promise<SessionGrant | null>
   /**
-   * Exchanges a refresh token for its successor. A token already used is refused; used longer
-   * ago than the grace window, it is taken as stolen and its whole family is revoked.
+   * Exchanges a refresh token for its successor, unless the family's refresh limit refuses it
+   * (then nothing is used up). A token already used is refused; used longer ago than the grace
+   * window (or its row already deleted, known by its family part), it is taken as stolen and every
+   * session of its user is ended, as by a logout: refresh tokens revoked, `tokens_valid_after`
+   * moved, so the access tokens issued from the family are refused too.
    */
   rotate(token: string): Promise<RotationOutcome>
   /** Revokes the family of a refresh token. @returns its user, or undefined if nothing was revoked. */
@@ -95,33 +120,50 @@ export interface SessionServiceOptions {
   options: SessionOptions
   /** Current time in milliseconds; it governs every expiry. */
   now: () => number
+  /** Refresh attempts allowed per family and window (`max: 0` or none: no limit). */
+  refreshLimit?: AttemptLimit
 }
 
 /**
  * Builds the session service.
  * @throws RangeError when a lifetime is not positive or the session limit is shorter than a token's.
  */
-export function createSessionService({ db, options, now }: SessionServiceOptions): SessionService {
+export function createSessionService({
+  db,
+  options,
+  now,
+  refreshLimit,
+}: SessionServiceOptions): SessionService {
   const { refreshTokenTtlSeconds: ttl, sessionMaxSeconds: max, reuseGraceSeconds: grace } = options
   if (!(ttl > 0) || !(max >= ttl) || !(grace >= 0)) {
     throw new RangeError('session lifetimes must be positive, the session limit at least a token')
   }
   const after = (ms: number, seconds: number) => new Date(ms + seconds * 1000)
+  const limit = refreshLimit !== undefined && refreshLimit.max > 0 ? refreshLimit : undefined
 
-  async function classify(tokenHash: string, at: number): Promise<RotationOutcome> {
-    const stored = await findRefreshToken(db, tokenHash)
+  async function classify(
+    tokenHash: string,
+    familyId: string | undefined,
+    at: number,
+  ): Promise<RotationOutcome> {
+    const stored = await findRefreshToken(db, tokenHash, familyId)
     if (stored === undefined) return { ok: false, reason: 'unknown' }
     const { userId } = stored
     if (stored.revokedAt !== null) return { ok: false, reason: 'revoked', userId }
-    if (stored.consumedAt !== null) {
+    if (stored.exact) {
+      if (stored.consumedAt === null) {
+        const reason = stored.expiresAt.getTime() <= at ? 'expired' : 'revoked'
+        return { ok: false, reason, userId }
+      }
       if (at - stored.consumedAt.getTime() < grace * 1000) {
         return { ok: false, reason: 'reused_in_grace', userId }
       }
-      await revokeFamily(db, stored.familyId, new Date(at))
-      return { ok: false, reason: 'reused', userId }
     }
-    if (stored.expiresAt.getTime() <= at) return { ok: false, reason: 'expired', userId }
-    return { ok: false, reason: 'revoked', userId }
+    // A consumed token past the grace window, or one whose row a later rotation deleted.
+    const user = await endSessionsOfFamily(db, stored.familyId, new Date(at))
+    return user === undefined
+      ? { ok: false, reason: 'revoked', userId }
+      : { ok: false, reason: 'reused', user }
   }
 
   return {
@@ -129,10 +171,11 @@ export function createSessionService({ db, options, now }: SessionServiceOptions
 
     async start(user, alongside) {
       const at = now()
-      const token = newRefreshToken()
+      const familyId = crypto.randomUUID()
+      const token = newRefreshToken(familyId)
       const session = {
         tokenHash: await hashRefreshToken(token),
-        familyId: crypto.randomUUID(),
+        familyId,
         userId: user.id,
         now: new Date(at),
         expiresAt: after(at, ttl),
@@ -147,24 +190,45 @@ export function createSessionService({ db, options, now }: SessionServiceOptions
     },
 
     async rotate(token) {
-      if (!isRefreshTokenShaped(token)) return { ok: false, reason: 'malformed' }
+      const parsed = parseRefreshToken(token)
+      if (parsed === undefined) return { ok: false, reason: 'malformed' }
       const at = now()
       const tokenHash = await hashRefreshToken(token)
-      const successor = newRefreshToken()
-      const rotated = await rotateRefreshToken(db, {
+      // A token issued before tokens carried their family (none is issued any more) costs one
+      // read: its successor must name the family.
+      const familyId =
+        parsed.familyId ?? (await findRefreshToken(db, tokenHash, undefined))?.familyId
+      if (familyId === undefined) return { ok: false, reason: 'unknown' }
+      const successor = newRefreshToken(familyId)
+      const result = await rotateRefreshToken(db, {
         tokenHash,
         successorHash: await hashRefreshToken(successor),
         now: new Date(at),
         expiresAt: after(at, ttl),
+        limit,
+        keepConsumedAfter: new Date(at - grace * 1000),
+        keepConsumed: KEPT_CONSUMED,
       })
-      if (rotated === undefined) return classify(tokenHash, at)
-      const { userId: id, username, sessionStartedAt } = rotated
+      if (result.outcome === 'refused') return classify(tokenHash, parsed.familyId, at)
+      if (result.outcome === 'throttled') {
+        const { retryAfterSeconds, blockStarted } = result.count
+        return {
+          ok: false,
+          reason: 'throttled',
+          userId: result.userId,
+          retryAfterSeconds: retryAfterSeconds ?? 1,
+          blockStarted,
+        }
+      }
+      const { userId: id, username, sessionStartedAt } = result.session
       return { ok: true, refreshToken: successor, user: { id, username, sessionStartedAt } }
     },
 
     async revoke(token) {
-      if (!isRefreshTokenShaped(token)) return undefined
-      return revokeFamilyOf(db, await hashRefreshToken(token), new Date(now()))
+      const parsed = parseRefreshToken(token)
+      if (parsed === undefined) return undefined
+      const tokenHash = await hashRefreshToken(token)
+      return revokeFamilyOf(db, { tokenHash, familyId: parsed.familyId }, new Date(now()))
     },
 
     endAll(userId, password, alongside) {

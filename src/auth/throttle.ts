@@ -24,13 +24,23 @@ export interface ThrottleRules {
   loginAddress: ThrottleRule
   /** Registration attempts per client address. */
   registerAddress: ThrottleRule
+  /**
+   * Refresh-grant attempts per session (token family), counted by the rotation's own statement
+   * (see `rotateRefreshToken`), so they cost no round trip.
+   */
+  refreshFamily: ThrottleRule
 }
 
-/** 5 failures per account and 50 per address in 15 minutes, then 15 minutes' block; 20 registrations per address per hour. */
+/**
+ * 5 failures per account and 50 per address in 15 minutes, then 15 minutes' block; 20
+ * registrations per address per hour; 30 refreshes per session per minute (a client refreshes
+ * about once per access-token lifetime), then a minute's block.
+ */
 export const DEFAULT_THROTTLE_RULES: ThrottleRules = Object.freeze({
   loginAccount: { max: 5, windowSeconds: 900, lockoutSeconds: 900 },
   loginAddress: { max: 50, windowSeconds: 900, lockoutSeconds: 900 },
   registerAddress: { max: 20, windowSeconds: 3600, lockoutSeconds: 3600 },
+  refreshFamily: { max: 30, windowSeconds: 60, lockoutSeconds: 60 },
 })
 
 /** Most stale counters one sweep deletes, so that a sweep stays a short statement. */

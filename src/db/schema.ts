@@ -49,9 +49,10 @@ export const users = pgTable(
 export type User = typeof users.$inferSelect
 
 /**
- * Refresh tokens, one row per token ever issued, stored as the SHA-256 of the opaque token only.
- * A family is one session (one login): every rotation adds a row with the same `family_id`, and
- * copies the family's `session_started_at` and `session_expires_at` (the absolute limit). A token is
+ * Refresh tokens, stored as the SHA-256 of the opaque token only. A family is one session (one
+ * login): every rotation adds a row with the same `family_id` and deletes the family's older used
+ * rows, so a family holds at most 4 (the token names its family, which is how reuse of a token whose
+ * row is gone is still detected). A rotation copies the family's `session_started_at` and `session_expires_at` (the absolute limit). A token is
  * usable while not consumed, not revoked, before `expires_at` (itself never past
  * `session_expires_at`), and while its session started after the user's `tokens_valid_after`.
  */
@@ -81,7 +82,8 @@ export type RefreshToken = typeof refreshTokens.$inferSelect
 
 /**
  * Attempt counters for brute-force throttling, shared by every instance. One row per key
- * (`login-user:<id>`, `login-name:<hash>`, `login-ip:<addr>`, `register-ip:<addr>`): attempts in
+ * (`login-user:<id>`, `login-name:<hash>`, `login-ip:<addr>`, `register-ip:<addr>`,
+ * `refresh-family:<uuid>`): attempts in
  * the window that ends at `resets_at`, and `blocked_until` once the limit was passed. A row whose
  * `resets_at` is past means nothing any more and may be deleted.
  */

@@ -3,6 +3,7 @@ import {
   eq,
   gt,
   inArray,
+  isNotNull,
   isNull,
   lt,
   lte,
@@ -14,6 +15,13 @@ import {
 import { usernameKey } from '../auth/credentials'
 import type { Database } from './client'
 import { refreshTokens, users } from './schema'
+import {
+  type AttemptCount,
+  type AttemptLimit,
+  attemptCountOf,
+  attemptUpsert,
+  NO_ATTEMPT,
+} from './throttle'
 
 /** Which account a token names: by id (our tokens' `uid`) or by username (the Python service's tokens). */
 export type HolderKey = { id: number } | { username: string }
@@ -35,12 +43,21 @@ export interface NewSession {
   sessionExpiresAt: Date
 }
 
-/** A rotation: the presented token's hash, its successor's, and when the successor would expire. */
+/**
+ * A rotation: the presented token's hash, its successor's, when the successor would expire, the
+ * family's refresh limit, and which of the family's consumed rows to keep.
+ */
 export interface Rotation {
   tokenHash: string
   successorHash: string
   now: Date
   expiresAt: Date
+  /** Refresh attempts allowed per family and window; undefined when there is no limit. */
+  limit: AttemptLimit | undefined
+  /** Consumed rows of the family consumed after this moment may be kept (the grace window). */
+  keepConsumedAfter: Date
+  /** How many of those, besides the token this rotation consumes, are kept (the latest). */
+  keepConsumed: number
 }
 
 /** The account behind a successful rotation, and when its session began. */
@@ -50,8 +67,20 @@ export interface RotatedSession {
   sessionStartedAt: Date
 }
 
-/** A stored refresh token, as the reuse check sees it. */
+/** What {@link rotateRefreshToken} did. */
+export type RotationResult =
+  | { outcome: 'rotated'; session: RotatedSession }
+  /** The family's refresh limit refused the attempt; nothing was consumed. */
+  | { outcome: 'throttled'; userId: number; count: AttemptCount }
+  /** Nothing was written but the attempt's count: the token is unknown or not usable. */
+  | { outcome: 'refused' }
+
+/**
+ * A stored refresh token, as the reuse check sees it: the row of the presented token (`exact`),
+ * or, when that row is gone, a row of the family the token names (one not revoked if any is).
+ */
 export interface StoredRefreshToken {
+  exact: boolean
   familyId: string
   userId: number
   expiresAt: Date
@@ -132,20 +161,53 @@ export async function insertSession(
   return rows[0]?.sessionStartedAt
 }
 
+/** The `auth_throttle` key that counts refresh attempts of a family. */
+export const refreshFamilyKey = (familyId: SQL | string): SQL =>
+  sql`'refresh-family:' || ${familyId}::text`
+
 /**
- * Consumes a refresh token and stores its successor, in one statement: the UPDATE marks the token
- * consumed only if it is unconsumed, unrevoked, unexpired and its session started after the
- * user's `tokens_valid_after`; the INSERT takes family, user and session bounds from the UPDATE's
- * output. Two concurrent rotations of one token cannot both match the UPDATE (Postgres re-checks
- * the WHERE on the row the winner changed), so exactly one gets a successor. Comparing the
- * session's start, not the token's, also ends a successor written while a logout ran: the logout's
- * revoking UPDATE cannot see it, but its session started before the new `tokens_valid_after`.
- * @returns the account, or undefined when the token was not usable (nothing was written).
+ * Consumes a refresh token and stores its successor, in one statement:
+ * - it counts the attempt against the family's counter in `auth_throttle` (when the token is
+ *   known and there is a limit), with the same atomic upsert as the login limits, so concurrent
+ *   attempts on any instance are all counted;
+ * - the UPDATE marks the token consumed only if that count did not block it and the token is
+ *   unconsumed, unrevoked, unexpired and its session started after the user's
+ *   `tokens_valid_after`; the INSERT takes family, user and session bounds from the UPDATE's output;
+ * - the DELETE removes the family's older consumed rows, but the `keepConsumed` latest consumed
+ *   after `keepConsumedAfter` (the grace window), so a family holds at most `keepConsumed + 2` rows
+ *   however often it is refreshed. It cannot see the row this UPDATE consumes (one snapshot), so
+ *   that row is kept too.
+ * Two concurrent rotations of one token cannot both match the UPDATE (Postgres re-checks the WHERE
+ * on the row the winner changed), so exactly one gets a successor. Comparing the session's start,
+ * not the token's, also ends a successor written while a logout ran: the logout's revoking UPDATE
+ * cannot see it, but its session started before the new `tokens_valid_after`.
+ * @returns the account, the refusal of the limit, or `refused` when nothing else was written.
  */
-export async function rotateRefreshToken(
-  db: Database,
-  r: Rotation,
-): Promise<RotatedSession | undefined> {
+export async function rotateRefreshToken(db: Database, r: Rotation): Promise<RotationResult> {
+  const presented = db
+    .$with('presented')
+    .as(
+      db
+        .select({ familyId: refreshTokens.familyId, userId: refreshTokens.userId })
+        .from(refreshTokens)
+        .where(eq(refreshTokens.tokenHash, r.tokenHash)),
+    )
+  const counted = db
+    .$with('counted', {
+      attempts: sql<number | null>`attempts`.as('attempts'),
+      retryAfterSeconds: sql<number | null>`retry_after_seconds`.as('retry_after_seconds'),
+      blockStarted: sql<boolean | null>`block_started`.as('block_started'),
+    })
+    .as(
+      r.limit === undefined
+        ? NO_ATTEMPT
+        : attemptUpsert(
+            sql`(select ${refreshFamilyKey(sql`family_id`)} from presented)`,
+            r.limit,
+            r.now.getTime(),
+            sql`exists (select 1 from presented)`,
+          ),
+    )
   const consumed = db.$with('consumed').as(
     db
       .update(refreshTokens)
@@ -162,6 +224,7 @@ export async function rotateRefreshToken(
             isNull(users.tokensValidAfter),
             lt(users.tokensValidAfter, refreshTokens.sessionStartedAt),
           ),
+          sql`not exists (select 1 from counted where retry_after_seconds > 0)`,
         ),
       )
       .returning({
@@ -194,25 +257,65 @@ export async function rotateRefreshToken(
       )
       .returning({ familyId: refreshTokens.familyId }),
   )
+  const family = sql`(select family_id from consumed)`
+  const pruned = db.$with('pruned').as(
+    db
+      .delete(refreshTokens)
+      .where(
+        and(
+          sql`${refreshTokens.familyId} = ${family}`,
+          isNotNull(refreshTokens.consumedAt),
+          sql`${refreshTokens.tokenHash} not in (
+            select kept.token_hash from refresh_tokens kept
+            where kept.family_id = ${family} and kept.consumed_at > ${at(r.keepConsumedAfter)}
+            order by kept.consumed_at desc limit ${r.keepConsumed}::int)`,
+        ),
+      )
+      .returning({ tokenHash: refreshTokens.tokenHash }),
+  )
   const rows = await db
-    .with(consumed, successor)
+    .with(presented, counted, consumed, successor, pruned)
     .select({
+      presentedUserId: presented.userId,
+      attempts: counted.attempts,
+      retryAfterSeconds: counted.retryAfterSeconds,
+      blockStarted: counted.blockStarted,
       userId: consumed.userId,
       username: consumed.username,
       sessionStartedAt: consumed.sessionStartedAt,
+      successorFamilyId: successor.familyId,
     })
-    .from(successor)
-    .innerJoin(consumed, eq(consumed.familyId, successor.familyId))
-  return rows[0]
+    .from(presented)
+    .leftJoin(counted, sql`true`)
+    .leftJoin(consumed, sql`true`)
+    .leftJoin(successor, sql`true`)
+  const row = rows[0]
+  if (row === undefined) return { outcome: 'refused' }
+  const { userId, username, sessionStartedAt } = row
+  if (userId !== null && username !== null && sessionStartedAt !== null && row.successorFamilyId) {
+    return { outcome: 'rotated', session: { userId, username, sessionStartedAt } }
+  }
+  const count = attemptCountOf(row.attempts, row.retryAfterSeconds, row.blockStarted)
+  if (count?.retryAfterSeconds != null && count.retryAfterSeconds > 0) {
+    return { outcome: 'throttled', userId: row.presentedUserId, count }
+  }
+  return { outcome: 'refused' }
 }
 
-/** Reads a stored refresh token by hash, to tell why it could not be rotated. */
+/**
+ * Reads the stored refresh token with this hash, to tell why it could not be rotated; when it is
+ * gone and the token names its family (`familyId`), a row of that family instead (one that is not
+ * revoked when there is one). One query, either way.
+ */
 export async function findRefreshToken(
   db: Database,
   tokenHash: string,
+  familyId: string | undefined,
 ): Promise<StoredRefreshToken | undefined> {
+  const exact = eq(refreshTokens.tokenHash, tokenHash)
   const rows = await db
     .select({
+      tokenHash: refreshTokens.tokenHash,
       familyId: refreshTokens.familyId,
       userId: refreshTokens.userId,
       expiresAt: refreshTokens.expiresAt,
@@ -220,38 +323,39 @@ export async function findRefreshToken(
       revokedAt: refreshTokens.revokedAt,
     })
     .from(refreshTokens)
-    .where(eq(refreshTokens.tokenHash, tokenHash))
+    .where(familyId === undefined ? exact : or(exact, eq(refreshTokens.familyId, familyId)))
+    .orderBy(sql`${exact} desc`, sql`${refreshTokens.revokedAt} is null desc`)
     .limit(1)
-  return rows[0]
-}
-
-/** Revokes every token of a family that is not revoked yet. @returns how many were revoked. */
-export async function revokeFamily(db: Database, familyId: string, now: Date): Promise<number> {
-  const rows = await db
-    .update(refreshTokens)
-    .set({ revokedAt: now })
-    .where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)))
-    .returning({ userId: refreshTokens.userId })
-  return rows.length
+  const row = rows[0]
+  if (row === undefined) return undefined
+  const { tokenHash: found, ...stored } = row
+  return { exact: found === tokenHash, ...stored }
 }
 
 /**
- * Revokes the family of the token with this hash, in one statement.
+ * Revokes the family of a refresh token, in one statement: the family its row belongs to, or the
+ * one the token names (`familyId`, the family part of a token whose row is gone).
  * @returns the family's user, or undefined when the token is unknown or its family already revoked.
  */
 export async function revokeFamilyOf(
   db: Database,
-  tokenHash: string,
+  token: { tokenHash: string; familyId: string | undefined },
   now: Date,
 ): Promise<{ userId: number } | undefined> {
-  const family = db
-    .select({ familyId: refreshTokens.familyId })
-    .from(refreshTokens)
-    .where(eq(refreshTokens.tokenHash, tokenHash))
+  const family =
+    token.familyId === undefined
+      ? inArray(
+          refreshTokens.familyId,
+          db
+            .select({ familyId: refreshTokens.familyId })
+            .from(refreshTokens)
+            .where(eq(refreshTokens.tokenHash, token.tokenHash)),
+        )
+      : eq(refreshTokens.familyId, token.familyId)
   const rows = await db
     .update(refreshTokens)
     .set({ revokedAt: now })
-    .where(and(inArray(refreshTokens.familyId, family), isNull(refreshTokens.revokedAt)))
+    .where(and(family, isNull(refreshTokens.revokedAt)))
     .returning({ userId: refreshTokens.userId })
   return rows[0]
 }
@@ -274,21 +378,65 @@ export async function endSessions(
   change: { newHash: string; expectedHash: string } | undefined = undefined,
   alongside: WithSubquery[] = [],
 ): Promise<boolean> {
+  const ended = await endSessionsWhere(
+    db,
+    and(
+      eq(users.id, userId),
+      change === undefined ? undefined : eq(users.hashedPassword, change.expectedHash),
+    ),
+    now,
+    change === undefined ? {} : { hashedPassword: change.newHash },
+    alongside,
+  )
+  return ended !== undefined
+}
+
+/**
+ * Ends every session of the user of a family that is still a session (a row not revoked, begun
+ * after the user's `tokens_valid_after`), as {@link endSessions} does, in one statement: what reuse
+ * detection does. A family already ended (by a logout, or a concurrent detection) changes nothing,
+ * so a login made since is not ended by a late duplicate.
+ * @returns the user whose sessions were ended, or undefined when nothing was written.
+ */
+export function endSessionsOfFamily(
+  db: Database,
+  familyId: string,
+  now: Date,
+): Promise<{ id: number; username: string } | undefined> {
+  const live = db
+    .select({ userId: refreshTokens.userId })
+    .from(refreshTokens)
+    .where(
+      and(
+        eq(refreshTokens.familyId, familyId),
+        isNull(refreshTokens.revokedAt),
+        or(
+          isNull(users.tokensValidAfter),
+          lt(users.tokensValidAfter, refreshTokens.sessionStartedAt),
+        ),
+      ),
+    )
+  return endSessionsWhere(db, inArray(users.id, live), now, {}, [])
+}
+
+/** The statement of {@link endSessions} and {@link endSessionsOfFamily}, for the users `which` selects. */
+async function endSessionsWhere(
+  db: Database,
+  which: SQL | undefined,
+  now: Date,
+  extra: { hashedPassword?: string },
+  alongside: WithSubquery[],
+): Promise<{ id: number; username: string } | undefined> {
   const changed = db.$with('changed').as(
     db
       .update(users)
       .set({
         tokensValidAfter: sql`greatest(${at(now)}, ${afterCutOff})`,
         updatedAt: sql`now()`,
-        ...(change === undefined ? {} : { hashedPassword: change.newHash }),
+        ...extra,
       })
-      .where(
-        and(
-          eq(users.id, userId),
-          change === undefined ? undefined : eq(users.hashedPassword, change.expectedHash),
-        ),
-      )
-      .returning({ id: users.id }),
+      .where(which)
+      .returning({ id: users.id, username: users.username }),
   )
   const revoked = db.$with('revoked').as(
     db
@@ -304,7 +452,7 @@ export async function endSessions(
   )
   const rows = await db
     .with(changed, revoked, ...alongside)
-    .select({ id: changed.id })
+    .select({ id: changed.id, username: changed.username })
     .from(changed)
-  return rows.length === 1
+  return rows[0]
 }

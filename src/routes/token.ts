@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { AppServices } from '../app'
 import { LOGIN_LIMITS } from '../auth/credentials'
+import type { RotationOutcome } from '../auth/sessions'
 import type { ThrottleVerdict } from '../auth/throttle'
 import { replacePasswordHashQuery } from '../db/users'
 import { ApiError, bearerChallenge, tooManyRequests } from '../errors'
@@ -60,7 +61,7 @@ const route = createRoute({
   tags: ['tokens'],
   summary: 'Log in (password grant) or refresh a session (refresh_token grant)',
   description:
-    'The password grant is for first-party clients only (RFC 9700 §2.4) and answers 401 alike for an unknown user and a wrong password. The refresh_token grant consumes the refresh token and returns its successor; a refresh token that is unknown, expired, revoked or already used is a 400 invalid_grant, and one used again after the grace window revokes its whole session.',
+    'The password grant is for first-party clients only (RFC 9700 §2.4) and answers 401 alike for an unknown user and a wrong password. The refresh_token grant consumes the refresh token and returns its successor; a refresh token that is unknown, expired, revoked or already used is a 400 invalid_grant, and one used again after the grace window ends every session of its user. Refreshes of one session are limited per window (429 with Retry-After).',
   middleware: [requireForm(malformedForm)] as const,
   request: {
     body: {
@@ -82,7 +83,7 @@ const route = createRoute({
     415: jsonContent(z.object({ detail: z.string() }), 'The body is not a form'),
     429: jsonContent(
       z.object({ detail: z.string() }),
-      'Too many failed attempts for this account or from this address; see Retry-After',
+      'Too many failed logins for this account or from this address, or too many refreshes of this session; see Retry-After',
     ),
   },
 })
@@ -100,7 +101,7 @@ export function oauthError(
 const badCredentials = () =>
   new ApiError(401, 'Incorrect username or password', { 'WWW-Authenticate': bearerChallenge() })
 
-/** The longest refresh_token parameter read at all (ours are 43 characters). */
+/** The longest refresh_token parameter read at all (ours are 66 characters, older ones 43). */
 const MAX_REFRESH_TOKEN_LENGTH = 512
 
 type TokenForm = z.infer<typeof TokenRequestSchema>
@@ -215,15 +216,7 @@ async function refreshGrant(deps: AppServices, { log }: GrantRequest, form: Toke
     throw oauthError('invalid_request', 'refresh_token is too long')
   }
   const outcome = await deps.sessions.rotate(presented)
-  if (!outcome.ok) {
-    const fields = { user_id: outcome.userId, reason: outcome.reason }
-    if (outcome.reason === 'reused') log.warn('authn_refresh_reuse_detected', fields)
-    else log.info('authn_refresh_fail', fields)
-    throw oauthError(
-      'invalid_grant',
-      'The refresh token is invalid, expired, revoked or already used',
-    )
-  }
+  if (!outcome.ok) throw refreshRefused(deps, log, outcome)
   const issued = await deps.tokens.issueAccessToken(outcome.user)
   log.info('authn_refresh_success', { user_id: outcome.user.id })
   log.info('authn_token_created', {
@@ -232,6 +225,36 @@ async function refreshGrant(deps: AppServices, { log }: GrantRequest, form: Toke
     exp: issued.claims.exp,
   })
   return tokenBody(issued, outcome.refreshToken)
+}
+
+/** The answer to a refresh the session service refused, logged (and the cache told of a reuse). */
+function refreshRefused(
+  deps: AppServices,
+  log: Logger,
+  outcome: Exclude<RotationOutcome, { ok: true }>,
+): ApiError {
+  if (outcome.reason === 'throttled') {
+    const fields = { user_id: outcome.userId, scope: 'refreshFamily' }
+    if (outcome.blockStarted) {
+      log.warn('excess_rate_limit_exceeded', { ...fields, retry_after: outcome.retryAfterSeconds })
+    }
+    log.warn('authn_refresh_fail', { ...fields, reason: 'throttled' })
+    return tooManyRequests(
+      'Too many refreshes of this session; try again later',
+      outcome.retryAfterSeconds,
+    )
+  }
+  if (outcome.reason === 'reused') {
+    // Every session of the user was ended: this instance's /validate must not trust its cache.
+    deps.revocation.forget(outcome.user)
+    log.warn('authn_refresh_reuse_detected', { user_id: outcome.user.id, reason: outcome.reason })
+  } else {
+    log.info('authn_refresh_fail', { user_id: outcome.userId, reason: outcome.reason })
+  }
+  return oauthError(
+    'invalid_grant',
+    'The refresh token is invalid, expired, revoked or already used',
+  )
 }
 
 function tokenBody(issued: { token: string; expiresIn: number }, refreshToken: string) {

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import {
+  CONTRACT_REFRESH_MAX,
   CONTRACT_REUSE_GRACE_SECONDS,
   CONTRACT_TTL_SECONDS,
   client,
+  expect429,
   expectInvalidGrant,
   expectInvalidToken,
   logIn,
@@ -13,11 +15,12 @@ import {
   type TargetRef,
 } from './target'
 
-const REFRESH_TOKEN = /^[A-Za-z0-9_-]{43}$/
+/** `<family>.<secret>`: 16 bytes, then 32, in base64url. */
+const REFRESH_TOKEN = /^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/
 
 /**
- * Refresh tokens (rotation, reuse detection, the grace window, concurrent use), `/revoke` and
- * `/logout`. Reuse after the grace window waits for it on the server's real clock
+ * Refresh tokens (rotation, reuse detection, the grace window, concurrent use, the refresh limit),
+ * `/revoke` and `/logout`. Reuse after the grace window waits for it on the server's real clock
  * ({@link CONTRACT_REUSE_GRACE_SECONDS}); lifetimes counted in days stay in the in-process tests,
  * which move a fake clock (test/sessions.test.ts).
  */
@@ -75,14 +78,32 @@ export function sessionsContract(target: TargetRef): void {
       expect(await validates(after.access)).toBe(true)
     })
 
-    it('a used refresh token presented after the grace window revokes its whole family, and only that one', async () => {
+    it('a used refresh token presented after the grace window ends every session of its user: refresh and access tokens, on /validate and /me', async () => {
       const s = await newSession('theft')
       const other = await logIn(target, s.username)
       const first = await rotate(target, s.refresh)
       const second = await rotate(target, first.refresh)
+      expect(await validates(second.access)).toBe(true)
       await sleep(CONTRACT_REUSE_GRACE_SECONDS * 1000 + 300)
       await expectInvalidGrant(await refresh(s.refresh))
       await expectInvalidGrant(await refresh(second.refresh))
+      await expectInvalidGrant(await refresh(other.refresh))
+      for (const access of [s.access, first.access, second.access, other.access]) {
+        await expectInvalidToken(await validate(`Bearer ${access}`))
+        await expectInvalidToken(await bearer('GET', '/me', access))
+      }
+      const fresh = await logIn(target, s.username)
+      expect(await validates(fresh.access)).toBe(true)
+    })
+
+    it(`more than ${CONTRACT_REFRESH_MAX} refreshes of one session in a minute: 429 with Retry-After; other sessions refresh on`, async () => {
+      const s = await newSession('limit')
+      const other = await logIn(target, s.username)
+      let current = s.refresh
+      for (let i = 0; i < CONTRACT_REFRESH_MAX; i++)
+        current = (await rotate(target, current)).refresh
+      const retryAfter = await expect429(await refresh(current))
+      expect(retryAfter).toBeLessThanOrEqual(60)
       expect((await refresh(other.refresh)).status).toBe(200)
     })
 
@@ -122,7 +143,8 @@ export function sessionsContract(target: TargetRef): void {
 
       it.each([
         ['garbage', 'not-a-token'],
-        ['an unknown token of the right shape', 'A'.repeat(43)],
+        ['an unknown token of the right shape', `${'A'.repeat(22)}.${'A'.repeat(43)}`],
+        ['an unknown token of the earlier shape', 'A'.repeat(43)],
         ['a token with a NUL', `${'A'.repeat(42)}\u0000`],
       ])('%s -> 400 invalid_grant', async (_case, token) => {
         await expectInvalidGrant(await refresh(token))

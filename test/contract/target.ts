@@ -45,6 +45,13 @@ export const CONTRACT_TTL_SECONDS = 1800
  */
 export const CONTRACT_REUSE_GRACE_SECONDS = 2
 
+/**
+ * `THROTTLE_REFRESH_MAX` of every contract server: refresh attempts per session per minute. Low, so
+ * a case reaches it in a few requests, yet above what any other case sends for one session (ten
+ * concurrent refreshes and one more).
+ */
+export const CONTRACT_REFRESH_MAX = 12
+
 /** The address every contract request comes from, as the service sees it (loopback). */
 export const LOOPBACK_ADDRESSES = ['127.0.0.1', '::1']
 
@@ -60,6 +67,7 @@ export const CONTRACT_ENV: Record<string, string> = {
   ARGON2_PARALLELISM: '1',
   NODE_ENV: 'test',
   REFRESH_REUSE_GRACE_SECONDS: String(CONTRACT_REUSE_GRACE_SECONDS),
+  THROTTLE_REFRESH_MAX: String(CONTRACT_REFRESH_MAX),
   // TOKEN_REVOCATION_CACHE_SECONDS keeps its default (30 s): each leg is one instance, on which a
   // logout reaches /validate at once; the cross-runtime servers shorten it (CROSS_RUNTIME_ENV).
   // THROTTLE_LOGIN_ACCOUNT_MAX keeps its default (5 failures per account per 15 minutes).

@@ -34,7 +34,7 @@ export function tokenContract(target: TargetRef): void {
         access_token: expect.any(String),
         token_type: 'bearer',
         expires_in: CONTRACT_TTL_SECONDS,
-        refresh_token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+        refresh_token: expect.stringMatching(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/),
       })
     })
 
