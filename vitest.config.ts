@@ -1,9 +1,40 @@
 import { defineConfig } from 'vitest/config'
 
+/**
+ * Test files that start servers or other processes (Bun, Node, workerd, nginx, Chromium) or need
+ * the machine's Postgres: the `integration` project. Everything else runs in this process on
+ * in-memory PGlite: the `unit` project (`bun run test:unit`).
+ */
+const INTEGRATION = [
+  'test/contract/legs/!(in-process).test.ts',
+  'test/dev-worker.test.ts',
+  'test/drivers.test.ts',
+  'test/entry-points.test.ts',
+  'test/event-loop.test.ts',
+  'test/neon-local.test.ts',
+  'test/nginx.test.ts',
+  'test/node-server-limits.test.ts',
+  'test/password.test.ts',
+  'test/postgres.test.ts',
+  'test/sessions-postgres.test.ts',
+  'test/swagger-ui.browser.test.ts',
+  'test/swagger-ui.test.ts',
+]
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    globalSetup: ['test/support/global-setup.ts'],
+    // Most of an integration file's time is spent waiting on the servers it started, so more
+    // files than cores run at once (vitest's default is one fewer worker than cores).
+    maxWorkers: 4,
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: INTEGRATION },
+      },
+      { extends: true, test: { name: 'integration', include: INTEGRATION } },
+    ],
   },
 })

@@ -10,12 +10,11 @@ import { createApp } from '../src/app'
 import { createPasswordHasher } from '../src/auth/password'
 import { createTokenService } from '../src/auth/tokens'
 import { DEFAULT_SECURITY } from '../src/config'
-import { openPglite } from '../src/db/drivers/pglite'
-import { migrateDatabase } from '../src/db/migrate'
 import { nodeClientAddress } from '../src/entry/client-address'
 import { createLogger } from '../src/logger'
 import { FAST_ARGON2, TEST_SECRET } from './support/app'
 import { startBunServer } from './support/bun-server'
+import { openMigratedPglite } from './support/pglite'
 
 const password = 'correct horse battery staple'
 const unique = () => `entry_${Math.random().toString(36).slice(2, 10)}`
@@ -57,8 +56,7 @@ async function startBun(env: Record<string, string>): Promise<Started> {
 }
 
 async function startNode(trustProxyHops: number): Promise<Started> {
-  const handle = await openPglite(null)
-  await migrateDatabase(handle)
+  const handle = await openMigratedPglite()
   const logs: string[] = []
   const app = createApp({
     db: handle.db,

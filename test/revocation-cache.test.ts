@@ -71,7 +71,7 @@ describe('when the database cannot answer', () => {
   it('fails closed: 503 {"detail"} when the check is needed, never 200', async () => {
     const t = await makeTestApp({ sessions: { revocationCacheSeconds: 0 } })
     const s = await session(t)
-    await t.close()
+    await t.closeDatabase()
     const res = await t.validate(`Bearer ${s.access}`)
     expect(res.status).toBe(503)
     expect(await res.json()).toEqual({ detail: expect.any(String) })
@@ -82,7 +82,7 @@ describe('when the database cannot answer', () => {
     const t = await makeTestApp({ sessions: { revocationCacheSeconds: 30 } })
     const s = await session(t)
     expect((await t.validate(`Bearer ${s.access}`)).status).toBe(200)
-    await t.close()
+    await t.closeDatabase()
     for (let i = 0; i < 5; i++) expect((await t.validate(`Bearer ${s.access}`)).status).toBe(200)
     t.clock.advance(31)
     expect((await t.validate(`Bearer ${s.access}`)).status).toBe(503)
@@ -91,13 +91,13 @@ describe('when the database cannot answer', () => {
   it('stateless validation needs no database at all', async () => {
     const t = await makeTestApp({ sessions: { statelessValidation: true } })
     const s = await session(t)
-    await t.close()
+    await t.closeDatabase()
     expect((await t.validate(`Bearer ${s.access}`)).status).toBe(200)
   })
 
   it('a bad token is still a 401 (checked before the database)', async () => {
     const t = await makeTestApp({ sessions: { revocationCacheSeconds: 0 } })
-    await t.close()
+    await t.closeDatabase()
     expect((await t.validate('Bearer not.a.token')).status).toBe(401)
   })
 })

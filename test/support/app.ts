@@ -7,6 +7,7 @@ import { DEFAULT_SECURITY, type SecurityConfig } from '../../src/config'
 import { openPglite } from '../../src/db/drivers/pglite'
 import { migrateDatabase } from '../../src/db/migrate'
 import { createLogger } from '../../src/logger'
+import { borrowMigratedPglite } from './pglite'
 
 /** Cheap Argon2id parameters for tests where the cost is not the point. */
 export const FAST_ARGON2: Argon2Params = { memoryKiB: 256, iterations: 1, parallelism: 1 }
@@ -43,13 +44,20 @@ export interface TestAppOptions {
   seed?: (exec: (sql: string) => Promise<unknown>) => Promise<void>
 }
 
-/** A fresh in-memory database with the real migrations, and the app on it. */
-export async function makeTestApp(options: TestAppOptions = {}) {
+/** An empty in-memory database shaped by `seed`, then migrated (the takeover tests). */
+async function seeded(seed: NonNullable<TestAppOptions['seed']>) {
   const handle = await openPglite(null)
   const client = (handle.db as unknown as { $client: { exec(sql: string): Promise<unknown> } })
     .$client
-  await options.seed?.((sql) => client.exec(sql))
+  await seed((sql) => client.exec(sql))
   await migrateDatabase(handle)
+  return { handle, release: () => handle.close() }
+}
+
+/** A fresh in-memory database with the real migrations, and the app on it. */
+export async function makeTestApp(options: TestAppOptions = {}) {
+  const { handle, release } =
+    options.seed === undefined ? await borrowMigratedPglite() : await seeded(options.seed)
   const clock = new FakeClock()
   const logs: string[] = []
   const passwords = createPasswordHasher({ params: options.argon2 ?? FAST_ARGON2 })
@@ -143,7 +151,10 @@ export async function makeTestApp(options: TestAppOptions = {}) {
     bearer,
     instance,
     query,
-    close: () => handle.close(),
+    /** Done with the database: it is emptied and lent to the next test (see `borrowMigratedPglite`). */
+    close: release,
+    /** The database goes away, as in an outage: every later query fails. */
+    closeDatabase: () => handle.close(),
   }
 }
 

@@ -4,10 +4,9 @@ import { join } from 'node:path'
 import { type NeonLocal, startNeonLocal } from '../../scripts/neon-local'
 import { createAppFromConfig } from '../../src/app'
 import { parseConfig } from '../../src/config'
-import { openPglite } from '../../src/db/drivers/pglite'
-import { migrateDatabase } from '../../src/db/migrate'
 import { createLogger } from '../../src/logger'
 import { CONTRACT_ENV, type ContractTarget } from '../contract/target'
+import { openMigratedPglite } from './pglite'
 import { createTestDatabase, type TestDatabase } from './postgres'
 import { BIN, BUN, cleanEnv, NODE, run, startServer } from './process'
 import { rawRequest } from './raw-http'
@@ -64,13 +63,7 @@ async function building<T>(work: (stops: (() => Promise<void>)[]) => Promise<T>)
  */
 export async function inProcessLeg(): Promise<RunningLeg> {
   const config = parseConfig({ ...CONTRACT_ENV, DATABASE_URL: 'memory://' })
-  const handle = await openPglite(null)
-  try {
-    await migrateDatabase(handle)
-  } catch (error) {
-    await handle.close()
-    throw error
-  }
+  const handle = await openMigratedPglite()
   const logs: string[] = []
   const app = createAppFromConfig(config, {
     db: handle.db,

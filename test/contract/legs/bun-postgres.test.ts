@@ -1,0 +1,4 @@
+import { bunPostgresLeg } from '../../support/legs'
+import { contractLeg } from '../leg'
+
+await contractLeg('bun + postgres', true, bunPostgresLeg)

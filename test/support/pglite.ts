@@ -1,0 +1,69 @@
+/**
+ * In-memory PGlite for tests, started from one migrated data directory instead of running `initdb`
+ * and the migrations each time: `test/support/global-setup.ts` migrates a database once per run
+ * and saves it; every test database starts as a copy of it. A database a test has finished with
+ * is emptied and lent to the next test of the same worker, so a file with several apps pays for
+ * one copy.
+ */
+import { readFile } from 'node:fs/promises'
+import type { PGlite } from '@electric-sql/pglite'
+import { inject } from 'vitest'
+import type { DatabaseHandle } from '../../src/db/client'
+import { openPglite } from '../../src/db/drivers/pglite'
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** The file holding the migrated PGlite data directory (`dumpDataDir`, uncompressed tar). */
+    migratedPglitePath: string
+  }
+}
+
+let snapshot: Promise<Blob> | undefined
+
+/** A fresh in-memory database with every migration applied, as `migrateDatabase` leaves it. */
+export async function openMigratedPglite(): Promise<DatabaseHandle> {
+  snapshot ??= readFile(inject('migratedPglitePath')).then((bytes) => new Blob([bytes]))
+  return openPglite(null, await snapshot)
+}
+
+const clientOf = (handle: DatabaseHandle) => (handle.db as unknown as { $client: PGlite }).$client
+
+/** The tables and columns of the schema, to tell that a lent database still has the migrated shape. */
+const SHAPE = `select string_agg(table_schema || '.' || table_name || '.' || column_name || ':' || data_type, ',' order by 1)
+  as shape from information_schema.columns where table_schema not in ('pg_catalog', 'information_schema')`
+
+const idle: DatabaseHandle[] = []
+let migratedShape: string | undefined
+
+async function shapeOf(client: PGlite): Promise<string | undefined> {
+  const { rows } = await client.query<{ shape: string }>(SHAPE)
+  return rows[0]?.shape
+}
+
+/**
+ * A migrated database with no rows, as {@link openMigratedPglite} gives, and the way to hand it
+ * back. `release` empties it (every table of `public`, identities restarted) and keeps it for the
+ * next caller, unless the test closed it or changed its shape; then it is dropped.
+ */
+export async function borrowMigratedPglite(): Promise<{
+  handle: DatabaseHandle
+  release: () => Promise<void>
+}> {
+  const handle = idle.pop() ?? (await openMigratedPglite())
+  const client = clientOf(handle)
+  migratedShape ??= await shapeOf(client)
+  const release = async () => {
+    if (client.closed) return
+    try {
+      const { rows } = await client.query<{ name: string }>(
+        "select format('%I.%I', schemaname, tablename) as name from pg_tables where schemaname = 'public'",
+      )
+      await client.exec(`truncate ${rows.map((r) => r.name).join(', ')} restart identity cascade`)
+      if ((await shapeOf(client)) !== migratedShape) throw new Error('the schema was changed')
+      idle.push(handle)
+    } catch {
+      await handle.close()
+    }
+  }
+  return { handle, release }
+}
