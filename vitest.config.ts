@@ -28,13 +28,29 @@ export default defineConfig({
     globalSetup: ['test/support/global-setup.ts'],
     // Most of an integration file's time is spent waiting on the servers it started, so more
     // files than cores run at once (vitest's default is one fewer worker than cores).
-    maxWorkers: 4,
+    maxWorkers: 3,
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: INTEGRATION },
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: INTEGRATION,
+          // Nothing in src/ is built at import time, so the files of a worker can share the
+          // modules it imported instead of importing them again for each file.
+          isolate: false,
+        },
       },
-      { extends: true, test: { name: 'integration', include: INTEGRATION } },
+      {
+        extends: true,
+        // A test that starts a server waits for it: on a loaded machine that takes longer.
+        test: {
+          name: 'integration',
+          include: INTEGRATION,
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
     ],
   },
 })

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { usernameKey, usernameSkeleton } from '../src/auth/credentials'
-import { openPglite } from '../src/db/drivers/pglite'
 import { migrateDatabase } from '../src/db/migrate'
 import legacy from './fixtures/legacy.json'
 import { makeTestApp, type TestApp } from './support/app'
 import { forgeJwt } from './support/jwt'
+import { openEmptyPglite } from './support/pglite'
 
 const pythonSchema = readFileSync(
   new URL('./fixtures/python-service-schema.sql', import.meta.url),
@@ -247,7 +247,7 @@ describe('a short Python secret in JWT_LEGACY_SECRET', () => {
 
 describe('a Python database the migration cannot adopt as it is', () => {
   async function attempt(rows: string) {
-    const handle = await openPglite(null)
+    const handle = await openEmptyPglite()
     const client = (
       handle.db as unknown as {
         $client: {
@@ -311,7 +311,7 @@ describe('a Python database the migration cannot adopt as it is', () => {
   })
 
   it('migrates once the colliding rows are fixed, from the state the failed run left', async () => {
-    const handle = await openPglite(null)
+    const handle = await openEmptyPglite()
     const client = (handle.db as unknown as { $client: { exec(s: string): Promise<unknown> } })
       .$client
     await client.exec(pythonSchema)

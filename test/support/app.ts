@@ -4,10 +4,9 @@ import type { SessionOptions } from '../../src/auth/sessions'
 import { createVerifiedTokenCache } from '../../src/auth/token-cache'
 import { createTokenService, type TokenServiceOptions } from '../../src/auth/tokens'
 import { DEFAULT_SECURITY, type SecurityConfig } from '../../src/config'
-import { openPglite } from '../../src/db/drivers/pglite'
 import { migrateDatabase } from '../../src/db/migrate'
 import { createLogger } from '../../src/logger'
-import { borrowMigratedPglite } from './pglite'
+import { borrowMigratedPglite, openEmptyPglite } from './pglite'
 
 /** Cheap Argon2id parameters for tests where the cost is not the point. */
 export const FAST_ARGON2: Argon2Params = { memoryKiB: 256, iterations: 1, parallelism: 1 }
@@ -46,7 +45,7 @@ export interface TestAppOptions {
 
 /** An empty in-memory database shaped by `seed`, then migrated (the takeover tests). */
 async function seeded(seed: NonNullable<TestAppOptions['seed']>) {
-  const handle = await openPglite(null)
+  const handle = await openEmptyPglite()
   const client = (handle.db as unknown as { $client: { exec(sql: string): Promise<unknown> } })
     .$client
   await seed((sql) => client.exec(sql))

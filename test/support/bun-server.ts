@@ -38,7 +38,7 @@ export async function startBunServer(env: Record<string, string> = {}): Promise<
   })
   let output = ''
   const port = await new Promise<number>((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`Bun server did not start:\n${output}`)), 30_000)
+    const timer = setTimeout(() => fail(new Error(`Bun server did not start:\n${output}`)), 90_000)
     const onData = (chunk: Buffer) => {
       output += chunk.toString()
       const match = /Listening on http:\/\/localhost:(\d+)/.exec(output)

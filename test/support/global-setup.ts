@@ -1,6 +1,7 @@
 /**
- * Runs once before the test files: migrates an in-memory PGlite and saves its data directory, so
- * that each test database starts from a copy (see `openMigratedPglite`) instead of `initdb`.
+ * Runs once before the test files: saves the data directory of a new in-memory PGlite, before and
+ * after the migrations, so that each test database starts from a copy (see `openMigratedPglite`,
+ * `openEmptyPglite`) instead of running `initdb`.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -14,11 +15,15 @@ export default async function setup(project: TestProject) {
   const dir = await mkdtemp(join(tmpdir(), 'edge-auth-pglite-'))
   const handle = await openPglite(null)
   try {
-    await migrateDatabase(handle)
     const client = (handle.db as unknown as { $client: PGlite }).$client
-    const path = join(dir, 'migrated.tar')
-    await writeFile(path, new Uint8Array(await (await client.dumpDataDir('none')).arrayBuffer()))
-    project.provide('migratedPglitePath', path)
+    const save = async (name: string) => {
+      const path = join(dir, name)
+      await writeFile(path, new Uint8Array(await (await client.dumpDataDir('none')).arrayBuffer()))
+      return path
+    }
+    project.provide('emptyPglitePath', await save('empty.tar'))
+    await migrateDatabase(handle)
+    project.provide('migratedPglitePath', await save('migrated.tar'))
   } finally {
     await handle.close()
   }

@@ -15,15 +15,30 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** The file holding the migrated PGlite data directory (`dumpDataDir`, uncompressed tar). */
     migratedPglitePath: string
+    /** The same before the migrations: a new cluster, as `initdb` leaves it. */
+    emptyPglitePath: string
   }
 }
 
-let snapshot: Promise<Blob> | undefined
+const snapshots = new Map<string, Promise<Blob>>()
+
+function copyOf(path: string): Promise<DatabaseHandle> {
+  let snapshot = snapshots.get(path)
+  if (snapshot === undefined) {
+    snapshot = readFile(path).then((bytes) => new Blob([bytes]))
+    snapshots.set(path, snapshot)
+  }
+  return snapshot.then((blob) => openPglite(null, blob))
+}
 
 /** A fresh in-memory database with every migration applied, as `migrateDatabase` leaves it. */
-export async function openMigratedPglite(): Promise<DatabaseHandle> {
-  snapshot ??= readFile(inject('migratedPglitePath')).then((bytes) => new Blob([bytes]))
-  return openPglite(null, await snapshot)
+export function openMigratedPglite(): Promise<DatabaseHandle> {
+  return copyOf(inject('migratedPglitePath'))
+}
+
+/** A fresh in-memory database with no migration applied: what `openPglite(null)` opens, sooner. */
+export function openEmptyPglite(): Promise<DatabaseHandle> {
+  return copyOf(inject('emptyPglitePath'))
 }
 
 const clientOf = (handle: DatabaseHandle) => (handle.db as unknown as { $client: PGlite }).$client
