@@ -16,8 +16,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { makeDb } from '../src/db/client'
 import { migrateDatabase } from '../src/db/migrate'
+import { makeDb } from '../src/db/open'
 import { startNeonLocal } from './neon-local'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))

@@ -4,8 +4,8 @@
  */
 import { mkdirSync } from 'node:fs'
 import { parseConfig } from '../src/config'
-import { makeDb } from '../src/db/client'
 import { migrateDatabase } from '../src/db/migrate'
+import { makeDb } from '../src/db/open'
 
 const config = parseConfig(process.env)
 if (config.database.driver === 'pglite' && config.database.dataDir !== null) {

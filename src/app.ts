@@ -1,26 +1,17 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
-import type { MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { requestId } from 'hono/request-id'
 import { secureHeaders } from 'hono/secure-headers'
-import { createPasswordHasher, type PasswordHasher } from './auth/password'
-import { createRevocationCheck, type RevocationCheck } from './auth/revocation'
-import {
-  createSessionService,
-  DEFAULT_SESSION_OPTIONS,
-  type SessionOptions,
-  type SessionService,
-} from './auth/sessions'
-import { createThrottle, type Throttle } from './auth/throttle'
+import { createPasswordHasher } from './auth/password'
+import { createRevocationCheck } from './auth/revocation'
+import { createSessionService, DEFAULT_SESSION_OPTIONS } from './auth/sessions'
+import { createThrottle } from './auth/throttle'
 import { createVerifiedTokenCache } from './auth/token-cache'
-import { createTokenService, type TokenService } from './auth/tokens'
-import { type Config, DEFAULT_SECURITY, type SecurityConfig } from './config'
-import type { Database } from './db/client'
+import { createTokenService } from './auth/tokens'
+import { type Config, DEFAULT_SECURITY } from './config'
 import { databaseUnavailableCode, isUniqueViolation } from './db/errors'
 import { findTokenHolder } from './db/sessions'
 import { ApiError, errorResponse } from './errors'
-import type { Logger } from './logger'
-import type { ClientAddressFn } from './middleware/client-address'
 import { hardening } from './middleware/hardening'
 import { mountApiDocs } from './openapi/document'
 import { changePasswordRoutes } from './routes/change-password'
@@ -31,45 +22,9 @@ import { registerRoutes } from './routes/register'
 import { revokeRoutes } from './routes/revoke'
 import { tokenRoutes } from './routes/token'
 import { validateRoutes } from './routes/validate'
+import type { AppDeps, AppEnv, AppServices } from './types'
 
-/** Everything the app needs, built once per process or isolate by an entry point. */
-export interface AppDeps {
-  db: Database
-  passwords: PasswordHasher
-  tokens: TokenService
-  logger: Logger
-  /** Session lifetimes and the revocation check; unset fields take {@link DEFAULT_SESSION_OPTIONS}. */
-  sessions?: Partial<SessionOptions>
-  /** The runtime's view of the client address (socket peer, CF-Connecting-IP); none by default. */
-  clientAddress?: ClientAddressFn
-  /** Throttling, proxy, CORS and limit settings; {@link DEFAULT_SECURITY} by default. */
-  security?: SecurityConfig
-  /** The clock in milliseconds (default `Date.now`): expiry, throttling windows and caches follow it. */
-  now?: () => number
-}
-
-/** What the routes get: the dependencies with defaults filled in, plus the per-process services {@link createApp} builds once. */
-export interface AppServices extends Omit<AppDeps, 'sessions'> {
-  clientAddress: ClientAddressFn
-  security: SecurityConfig
-  now: () => number
-  sessions: SessionService
-  revocation: RevocationCheck
-  throttle: Throttle
-}
-
-/** Hono's variables for this app. */
-export type AppEnv = {
-  Variables: {
-    requestId: string
-    /** The client's address (see `resolveClientAddress`), undefined when unknown. */
-    clientAddress: string | undefined
-    /** The app's logger, adding this request's id and client address to every line. */
-    logger: Logger
-    /** The body size limit (413), applied by the middleware that reads a body before it does. */
-    limitBody: MiddlewareHandler
-  }
-}
+export type { AppDeps, AppEnv, AppServices } from './types'
 
 /**
  * The response headers of a JSON API (OWASP REST Security Cheat Sheet): HSTS, `nosniff`, no

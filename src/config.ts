@@ -2,12 +2,9 @@ import { z } from 'zod'
 import { type Argon2Params, DEFAULT_ARGON2_PARAMS } from './auth/password'
 import { DEFAULT_SESSION_OPTIONS, type SessionOptions } from './auth/sessions'
 import { DEFAULT_THROTTLE_RULES, type ThrottleRules } from './auth/throttle'
+import type { DatabaseConfig } from './db/client'
 
-/** Where the users live. `pglite` with `dataDir: null` is an in-memory database. */
-export type DatabaseConfig =
-  | { driver: 'pglite'; dataDir: string | null }
-  | { driver: 'postgres'; url: string }
-  | { driver: 'neon-http'; url: string; fetchEndpoint?: string }
+export type { DatabaseConfig } from './db/client'
 
 /** Everything the service needs to start, parsed once by the entry point. */
 export interface Config {

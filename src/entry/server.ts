@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs'
 import { type AppDeps, type createApp, createAppFromConfig } from '../app'
 import { type Config, ConfigError, parseConfig } from '../config'
-import { makeDb } from '../db/client'
 import { migrateDatabase } from '../db/migrate'
+import { makeDb } from '../db/open'
 import { type BatchingOptions, createBatchedWriter, createLogger } from '../logger'
 
 /** Log lines go out in chunks of up to 64 KiB, or 50 ms after the first line of a chunk. */

@@ -1,6 +1,6 @@
 import { createMiddleware } from 'hono/factory'
-import type { AppEnv } from '../app'
 import { ApiError, validationError } from '../errors'
+import type { AppEnv } from '../types'
 
 const JSON_TYPE = /^application\/(?:[\w.-]+\+)?json$/i
 const FORM_TYPES = new Set(['application/x-www-form-urlencoded', 'multipart/form-data'])

@@ -5,8 +5,8 @@ import { createMiddleware } from 'hono/factory'
 import { HTTPException } from 'hono/http-exception'
 import { methodNotAllowed } from 'hono/method-not-allowed'
 import { timeout } from 'hono/timeout'
-import type { AppEnv, AppServices } from '../app'
 import { ApiError } from '../errors'
+import type { AppEnv, AppServices } from '../types'
 import { resolveClientAddress } from './client-address'
 
 /** Longest path written to a log line; the rest is cut. */

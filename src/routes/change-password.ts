@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import type { AppServices } from '../app'
 import { LOGIN_LIMITS, passwordProblem } from '../auth/credentials'
 import { validationError } from '../errors'
+import type { AppServices } from '../types'
 import { requireAccount, requireJsonBody } from './current-user'
 import { accountChanged, confirmPassword, throttledResponse } from './me'
 import { createRouter } from './router'

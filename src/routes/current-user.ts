@@ -1,10 +1,10 @@
 import type { MiddlewareHandler } from 'hono'
 import { createMiddleware } from 'hono/factory'
-import type { AppEnv, AppServices } from '../app'
 import { holderKeyOf, isCutOff } from '../auth/revocation'
 import { type AccessClaims, InvalidTokenError } from '../auth/tokens'
 import { type Account, findAccount } from '../db/account'
 import { requireJson } from '../middleware/body'
+import type { AppEnv, AppServices } from '../types'
 import { bearerToken, invalidToken } from './validate'
 
 /** Hono variables set by {@link requireAccount}. */

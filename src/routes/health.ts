@@ -1,8 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { sql } from 'drizzle-orm'
-import type { AppServices } from '../app'
 import { databaseUnavailableCode } from '../db/errors'
 import { ApiError } from '../errors'
+import type { AppServices } from '../types'
 import { createRouter } from './router'
 import { ErrorSchema, jsonContent } from './schemas'
 

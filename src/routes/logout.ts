@@ -1,5 +1,5 @@
 import { createRoute } from '@hono/zod-openapi'
-import type { AppServices } from '../app'
+import type { AppServices } from '../types'
 import { requireAccount } from './current-user'
 import { createRouter } from './router'
 import { ErrorSchema, jsonContent } from './schemas'

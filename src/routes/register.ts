@@ -1,5 +1,4 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import type { AppServices } from '../app'
 import {
   canonicalName,
   canonicalUsername,
@@ -12,6 +11,7 @@ import {
 import { insertUserCountingAttempt } from '../db/register'
 import { ApiError, tooManyRequests } from '../errors'
 import { requireJson } from '../middleware/body'
+import type { AppServices } from '../types'
 import { createRouter } from './router'
 import { ErrorSchema, jsonContent, text, ValidationErrorSchema } from './schemas'
 

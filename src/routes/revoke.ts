@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import type { AppServices } from '../app'
 import { requireForm } from '../middleware/body'
+import type { AppServices } from '../types'
 import { createRouter } from './router'
 import { ErrorSchema, jsonContent } from './schemas'
 import { malformedForm, OAuthErrorSchema, oauthError } from './token'

@@ -1,6 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
-import type { AppEnv } from '../app'
 import { fieldErrors, validationError } from '../errors'
+import type { AppEnv } from '../types'
 
 const LOCATIONS: Record<string, string> = {
   json: 'body',

@@ -1,5 +1,4 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import type { AppServices } from '../app'
 import { LOGIN_LIMITS } from '../auth/credentials'
 import type { RotationOutcome } from '../auth/sessions'
 import type { ThrottleVerdict } from '../auth/throttle'
@@ -7,6 +6,7 @@ import { replacePasswordHashQuery } from '../db/users'
 import { ApiError, bearerChallenge, tooManyRequests } from '../errors'
 import type { Logger } from '../logger'
 import { requireForm } from '../middleware/body'
+import type { AppServices } from '../types'
 import { createRouter } from './router'
 import { jsonContent } from './schemas'
 

@@ -1,10 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
-import type { AppEnv, AppServices } from '../app'
 import { RevocationUnavailableError } from '../auth/revocation'
 import { type AccessClaims, InvalidTokenError } from '../auth/tokens'
 import { ApiError, bearerChallenge } from '../errors'
+import type { AppEnv, AppServices } from '../types'
 import { createRouter } from './router'
 import { ErrorSchema, jsonContent } from './schemas'
 

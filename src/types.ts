@@ -1,0 +1,54 @@
+/**
+ * The shapes the app, its middleware and its routes share: what an entry point hands the app, what
+ * routes receive, and Hono's variables. A leaf: it imports only types, and nothing imports it back,
+ * so routes and the app never import each other.
+ */
+import type { MiddlewareHandler } from 'hono'
+import type { PasswordHasher } from './auth/password'
+import type { RevocationCheck } from './auth/revocation'
+import type { SessionOptions, SessionService } from './auth/sessions'
+import type { Throttle } from './auth/throttle'
+import type { TokenService } from './auth/tokens'
+import type { SecurityConfig } from './config'
+import type { Database } from './db/client'
+import type { Logger } from './logger'
+import type { ClientAddressFn } from './middleware/client-address'
+
+/** Everything the app needs, built once per process or isolate by an entry point. */
+export interface AppDeps {
+  db: Database
+  passwords: PasswordHasher
+  tokens: TokenService
+  logger: Logger
+  /** Session lifetimes and the revocation check; unset fields take `DEFAULT_SESSION_OPTIONS`. */
+  sessions?: Partial<SessionOptions>
+  /** The runtime's view of the client address (socket peer, CF-Connecting-IP); none by default. */
+  clientAddress?: ClientAddressFn
+  /** Throttling, proxy, CORS and limit settings; `DEFAULT_SECURITY` by default. */
+  security?: SecurityConfig
+  /** The clock in milliseconds (default `Date.now`): expiry, throttling windows and caches follow it. */
+  now?: () => number
+}
+
+/** What the routes get: the dependencies with defaults filled in, plus the per-process services `createApp` builds once. */
+export interface AppServices extends Omit<AppDeps, 'sessions'> {
+  clientAddress: ClientAddressFn
+  security: SecurityConfig
+  now: () => number
+  sessions: SessionService
+  revocation: RevocationCheck
+  throttle: Throttle
+}
+
+/** Hono's variables for this app. */
+export type AppEnv = {
+  Variables: {
+    requestId: string
+    /** The client's address (see `resolveClientAddress`), undefined when unknown. */
+    clientAddress: string | undefined
+    /** The app's logger, adding this request's id and client address to every line. */
+    logger: Logger
+    /** The body size limit (413), applied by the middleware that reads a body before it does. */
+    limitBody: MiddlewareHandler
+  }
+}
