@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { resolve } from 'node:path'
 import { TEST_SECRET } from './app'
+import { migratedPgliteCopy } from './pglite'
 
 /** A real `bun src/entry/bun.ts` process on a free port, with an in-memory database. */
 export interface BunServer {
@@ -17,10 +18,13 @@ const ROOT = resolve(import.meta.dirname, '..', '..')
 
 /**
  * Starts the service's Bun entry point (PORT=0, so the kernel picks a free port), with
- * `JWT_SECRET` = {@link TEST_SECRET} so a test can forge tokens, cheap Argon2 parameters and an
- * in-memory PGlite database. Resolves once the server prints where it listens.
+ * `JWT_SECRET` = {@link TEST_SECRET} so a test can forge tokens, cheap Argon2 parameters and a
+ * PGlite database of its own, copied from the migrated one the test run saved (the contract's
+ * Bun + PGlite leg is the one that starts from `memory://`). Resolves once the server prints where
+ * it listens.
  */
 export async function startBunServer(env: Record<string, string> = {}): Promise<BunServer> {
+  const database = migratedPgliteCopy()
   const child = spawn('bun', ['src/entry/bun.ts'], {
     cwd: ROOT,
     env: {
@@ -28,7 +32,7 @@ export async function startBunServer(env: Record<string, string> = {}): Promise<
       HOME: process.env.HOME ?? '',
       NODE_ENV: 'test',
       PORT: '0',
-      DATABASE_URL: 'memory://',
+      DATABASE_URL: database.url,
       JWT_SECRET: TEST_SECRET,
       ARGON2_MEMORY_KIB: '256',
       ARGON2_ITERATIONS: '1',
@@ -36,6 +40,7 @@ export async function startBunServer(env: Record<string, string> = {}): Promise<
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  child.once('exit', database.remove)
   let output = ''
   const port = await new Promise<number>((done, fail) => {
     const timer = setTimeout(() => fail(new Error(`Bun server did not start:\n${output}`)), 90_000)

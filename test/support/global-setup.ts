@@ -1,7 +1,8 @@
 /**
  * Runs once before the test files: saves the data directory of a new in-memory PGlite, before and
  * after the migrations, so that each test database starts from a copy (see `openMigratedPglite`,
- * `openEmptyPglite`) instead of running `initdb`.
+ * `openEmptyPglite`) instead of running `initdb`; and a migrated data directory on disk, which the
+ * Bun servers of the tests copy (`startBunServer`).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -26,6 +27,13 @@ export default async function setup(project: TestProject) {
     project.provide('migratedPglitePath', await save('migrated.tar'))
   } finally {
     await handle.close()
+  }
+  const onDisk = await openPglite(join(dir, 'migrated-data'))
+  try {
+    await migrateDatabase(onDisk)
+    project.provide('migratedPgliteDir', join(dir, 'migrated-data'))
+  } finally {
+    await onDisk.close()
   }
   return () => rm(dir, { recursive: true, force: true })
 }

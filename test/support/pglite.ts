@@ -5,7 +5,10 @@
  * is emptied and lent to the next test of the same worker, so a file with several apps pays for
  * one copy.
  */
+import { cpSync, mkdtempSync, rmSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { PGlite } from '@electric-sql/pglite'
 import { inject } from 'vitest'
 import type { DatabaseHandle } from '../../src/db/client'
@@ -17,6 +20,8 @@ declare module 'vitest' {
     migratedPglitePath: string
     /** The same before the migrations: a new cluster, as `initdb` leaves it. */
     emptyPglitePath: string
+    /** A migrated PGlite data directory on disk, for servers to start from a copy of. */
+    migratedPgliteDir: string
   }
 }
 
@@ -81,4 +86,14 @@ export async function borrowMigratedPglite(): Promise<{
     }
   }
   return { handle, release }
+}
+
+/**
+ * A `file://` database URL: a copy of the migrated data directory in a new temporary folder, so a
+ * server process starts without `initdb`. `remove` deletes the copy.
+ */
+export function migratedPgliteCopy(): { url: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'edge-auth-pglite-copy-'))
+  cpSync(inject('migratedPgliteDir'), dir, { recursive: true })
+  return { url: `file://${dir}`, remove: () => rmSync(dir, { recursive: true, force: true }) }
 }
