@@ -14,7 +14,13 @@ import {
 import { createThrottle, type Throttle } from './auth/throttle'
 import { createVerifiedTokenCache } from './auth/token-cache'
 import { createTokenService, type TokenService } from './auth/tokens'
-import { type Config, DEFAULT_SECURITY, type SecurityConfig } from './config'
+import {
+  type Config,
+  DEFAULT_OAUTH,
+  DEFAULT_SECURITY,
+  type OAuthSettings,
+  type SecurityConfig,
+} from './config'
 import type { Database } from './db/client'
 import { databaseUnavailableCode, isUniqueViolation } from './db/errors'
 import { findTokenHolder } from './db/sessions'
@@ -44,6 +50,8 @@ export interface AppDeps {
   clientAddress?: ClientAddressFn
   /** Throttling, proxy, CORS and limit settings; {@link DEFAULT_SECURITY} by default. */
   security?: SecurityConfig
+  /** Issuer URL, key set caching and introspection clients; {@link DEFAULT_OAUTH} by default. */
+  oauth?: OAuthSettings
   /** The clock in milliseconds (default `Date.now`): expiry, throttling windows and caches follow it. */
   now?: () => number
 }
@@ -52,6 +60,7 @@ export interface AppDeps {
 export interface AppServices extends Omit<AppDeps, 'sessions'> {
   clientAddress: ClientAddressFn
   security: SecurityConfig
+  oauth: OAuthSettings
   now: () => number
   sessions: SessionService
   revocation: RevocationCheck
@@ -98,6 +107,7 @@ function buildServices(deps: AppDeps): AppServices {
     ...deps,
     clientAddress: deps.clientAddress ?? (() => undefined),
     security,
+    oauth: deps.oauth ?? DEFAULT_OAUTH,
     now,
     sessions: createSessionService({ db: deps.db, options, now }),
     revocation: createRevocationCheck({
@@ -169,17 +179,22 @@ export function createApp(appDeps: AppDeps) {
 
 /**
  * The app for a parsed configuration: what every entry point builds once per process or isolate,
- * so that the runtimes cannot drift apart in how they wire it.
+ * so that the runtimes cannot drift apart in how they wire it. The signing and verifying keys are
+ * imported before it resolves, so a key that cannot be used stops the start.
+ * @throws {ConfigError} naming the setting of a key that cannot be used.
  */
-export function createAppFromConfig(
+export async function createAppFromConfig(
   config: Config,
   runtime: Pick<AppDeps, 'db' | 'logger'> & Partial<AppDeps>,
 ) {
+  const tokens = createVerifiedTokenCache(createTokenService(config.jwt))
+  await tokens.ready()
   return createApp({
     passwords: createPasswordHasher({ params: config.argon2 }),
-    tokens: createVerifiedTokenCache(createTokenService(config.jwt)),
+    tokens,
     sessions: config.sessions,
     security: config.security,
+    oauth: config.oauth,
     ...runtime,
   })
 }

@@ -72,7 +72,7 @@ export async function inProcessLeg(): Promise<RunningLeg> {
     throw error
   }
   const logs: string[] = []
-  const app = createAppFromConfig(config, {
+  const app = await createAppFromConfig(config, {
     db: handle.db,
     logger: createLogger((line) => logs.push(line)),
     clientAddress: () => '127.0.0.1',
