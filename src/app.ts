@@ -31,12 +31,14 @@ import { hardening } from './middleware/hardening'
 import { mountApiDocs } from './openapi/document'
 import { changePasswordRoutes } from './routes/change-password'
 import { healthRoutes } from './routes/health'
+import { introspectRoutes } from './routes/introspect'
 import { logoutRoutes } from './routes/logout'
 import { meRoutes } from './routes/me'
 import { registerRoutes } from './routes/register'
 import { revokeRoutes } from './routes/revoke'
 import { tokenRoutes } from './routes/token'
 import { validateRoutes } from './routes/validate'
+import { wellKnownRoutes } from './routes/well-known'
 
 /** Everything the app needs, built once per process or isolate by an entry point. */
 export interface AppDeps {
@@ -171,6 +173,8 @@ export function createApp(appDeps: AppDeps) {
     .route('/', tokenRoutes(deps))
     .route('/', validateRoutes(deps))
     .route('/', revokeRoutes(deps))
+    .route('/', introspectRoutes(deps))
+    .route('/', wellKnownRoutes(deps))
     .route('/', logoutRoutes(deps))
     .route('/', meRoutes(deps))
     .route('/', changePasswordRoutes(deps))

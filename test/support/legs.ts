@@ -147,7 +147,7 @@ export async function workerServer(
   const dir = mkdtempSync(join(tmpdir(), 'edge-auth-wrangler-'))
   const envFile = join(dir, 'empty.env')
   writeFileSync(envFile, '')
-  const { JWT_SECRET, ...vars } = CONTRACT_ENV
+  const { JWT_SECRET, JWT_PRIVATE_KEY, INTROSPECTION_CLIENTS, ...vars } = CONTRACT_ENV
   const varArgs = Object.entries({ ...vars, ...env, NEON_FETCH_ENDPOINT: fetchEndpoint }).flatMap(
     ([key, value]) => ['--var', `${key}:${value}`],
   )
@@ -168,8 +168,10 @@ export async function workerServer(
         ...varArgs,
       ],
       env: cleanEnv({
-        // secrets.required in wrangler.toml: wrangler dev reads these two from the environment
+        // secrets.required in wrangler.toml: wrangler dev reads these from the environment
         JWT_SECRET: JWT_SECRET ?? '',
+        JWT_PRIVATE_KEY: JWT_PRIVATE_KEY ?? '',
+        INTROSPECTION_CLIENTS: INTROSPECTION_CLIENTS ?? '',
         DATABASE_URL: databaseUrl,
         WRANGLER_SEND_METRICS: 'false',
         CLOUDFLARE_CF_FETCH_ENABLED: 'false',
