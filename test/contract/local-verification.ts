@@ -20,10 +20,7 @@ const GATEWAY = basic(CONTRACT_INTROSPECTION_CLIENT.id, CONTRACT_INTROSPECTION_C
  */
 export function localVerificationContract(target: TargetRef): void {
   const { validate, bearer } = client(target)
-  const introspect = (
-    fields: Record<string, string>,
-    authorization: string | undefined = GATEWAY,
-  ) =>
+  const introspect = (fields: Record<string, string>, authorization: string | null = GATEWAY) =>
     target().fetch('/introspect', {
       method: 'POST',
       headers: {
