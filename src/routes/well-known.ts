@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { encodeBase64Url } from 'hono/utils/encode'
 import type { AppServices } from '../app'
+import type { PublicJwk } from '../auth/keys'
 import { ApiError } from '../errors'
 import { createRouter } from './router'
 import { ErrorSchema, jsonContent } from './schemas'
@@ -81,15 +82,15 @@ const openidRoute = createRoute({
 })
 
 /** A body served with its ETag, computed once per process (keys and settings do not change while it runs). */
-interface Cacheable {
-  body: string
+interface Cacheable<T> {
+  value: T
   etag: string
 }
 
-async function cacheable(value: unknown): Promise<Cacheable> {
-  const body = JSON.stringify(value)
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(body))
-  return { body, etag: `"${encodeBase64Url(digest.slice(0, 16)).replace(/=+$/, '')}"` }
+async function cacheable<T>(value: T): Promise<Cacheable<T>> {
+  const body = new TextEncoder().encode(JSON.stringify(value))
+  const digest = await crypto.subtle.digest('SHA-256', body)
+  return { value, etag: `"${encodeBase64Url(digest.slice(0, 16)).replace(/=+$/, '')}"` }
 }
 
 /** Whether an `If-None-Match` header (RFC 9110 §13.1.2, weak comparison) matches the ETag. */
@@ -101,10 +102,10 @@ function matches(header: string | undefined, etag: string): boolean {
     .some((tag) => tag === '*' || tag === etag)
 }
 
-function serve(c: Context, { body, etag }: Cacheable, maxAge: number) {
+function serve<T extends object>(c: Context, { value, etag }: Cacheable<T>, maxAge: number) {
   const headers = { 'Cache-Control': `public, max-age=${maxAge}`, ETag: etag }
   if (matches(c.req.header('if-none-match'), etag)) return c.body(null, 304, headers)
-  return c.body(body, 200, { ...headers, 'Content-Type': 'application/json' })
+  return c.json(value, 200, headers)
 }
 
 /**
@@ -113,11 +114,11 @@ function serve(c: Context, { body, etag }: Cacheable, maxAge: number) {
  */
 export function wellKnownRoutes(deps: AppServices) {
   const { issuer, jwksCacheSeconds, introspectionClients } = deps.oauth
-  let jwks: Promise<Cacheable> | undefined
-  let metadata: Promise<Cacheable> | undefined
+  let jwks: Promise<Cacheable<{ keys: PublicJwk[] }>> | undefined
+  let metadata: Promise<Cacheable<z.infer<typeof MetadataSchema>>> | undefined
   const base = issuer?.replace(/\/+$/, '')
   const describe = () => {
-    if (base === undefined) throw new ApiError(404, 'Not Found')
+    if (issuer === undefined || base === undefined) throw new ApiError(404, 'Not Found')
     const introspection = introspectionClients.length > 0
     metadata ??= cacheable({
       issuer,
@@ -137,7 +138,7 @@ export function wellKnownRoutes(deps: AppServices) {
   }
   return createRouter()
     .openapi(jwksRoute, async (c) => {
-      jwks ??= deps.tokens.publicKeys().then((keys) => cacheable({ keys }))
+      jwks ??= deps.tokens.publicKeys().then((keys) => cacheable({ keys: [...keys] }))
       return serve(c, await jwks, jwksCacheSeconds)
     })
     .openapi(oauthRoute, async (c) => serve(c, await describe(), jwksCacheSeconds))
