@@ -4,6 +4,7 @@
  * only, the move from HS256 keeping HS256 and Python tokens valid, and the settings that refuse to
  * start.
  */
+import { spawnSync } from 'node:child_process'
 import { importJWK, jwtVerify, SignJWT } from 'jose'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createAppFromConfig } from '../src/app'
@@ -14,6 +15,7 @@ import type { Database } from '../src/db/client'
 import { createLogger } from '../src/logger'
 import { forgeJwt, nowSeconds } from './support/jwt'
 import { makeTestKey, type TestKey } from './support/keys'
+import { BUN, NODE, ROOT } from './support/process'
 
 const SECRET = 'hs256-secret-0123456789abcdef0123456789abcdef'
 const ISSUER = 'https://auth.example.com'
@@ -251,4 +253,33 @@ describe('settings', () => {
       /JWT_PRIVATE_KEY: is not a valid EdDSA private key/,
     )
   })
+
+  it.each([
+    ['Bun', BUN, ['src/entry/bun.ts']],
+    ['Node', NODE, ['--import', 'tsx', 'src/entry/node.ts']],
+  ])(
+    'the %s server exits with the message when the key cannot be imported, never printing it',
+    (_name, command, args) => {
+      const truncated = keys.EdDSA.pem.replace(
+        /\n[^\n]+\n-----END/,
+        '\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END',
+      )
+      const run = spawnSync(command, args, {
+        cwd: ROOT,
+        env: {
+          PATH: process.env.PATH,
+          DATABASE_URL: 'memory://',
+          PORT: '0',
+          ALGORITHM: 'EdDSA',
+          JWT_PRIVATE_KEY: truncated,
+        },
+        encoding: 'utf8',
+        timeout: 60_000,
+      })
+      expect(run.status).toBe(1)
+      expect(run.stderr).toContain('JWT_PRIVATE_KEY: is not a valid EdDSA private key')
+      expect(`${run.stdout}${run.stderr}`).not.toContain('MC4CAQAwBQYDK2VwBCIEIA')
+      expect(run.stdout).not.toContain('service_started')
+    },
+  )
 })
