@@ -30,6 +30,8 @@ const FORWARDED = [
   'ACCESS_TOKEN_EXPIRE_MINUTES',
   'JWT_ISSUER',
   'JWT_AUDIENCE',
+  'JWT_PUBLIC_KEYS',
+  'JWKS_CACHE_SECONDS',
   'ARGON2_MEMORY_KIB',
   'ARGON2_ITERATIONS',
   'ARGON2_PARALLELISM',
@@ -104,6 +106,10 @@ async function main(): Promise<number> {
       b.toString(16).padStart(2, '0'),
     ).join('')
     console.log('dev:worker: JWT_SECRET is not set: using a random one; tokens end with this run.')
+  }
+  // Secrets used only by some setups (wrangler.toml lists them as required): unset is empty.
+  for (const name of ['JWT_PRIVATE_KEY', 'INTROSPECTION_CLIENTS']) {
+    if (env[name] === undefined && !devVarsHas(name)) childEnv[name] = ''
   }
   const vars: Record<string, string> = { NODE_ENV: 'development', NEON_FETCH_ENDPOINT: neon.url }
   for (const name of FORWARDED) {

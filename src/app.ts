@@ -8,7 +8,7 @@ import { createSessionService, DEFAULT_SESSION_OPTIONS } from './auth/sessions'
 import { createThrottle } from './auth/throttle'
 import { createVerifiedTokenCache } from './auth/token-cache'
 import { createTokenService } from './auth/tokens'
-import { type Config, DEFAULT_SECURITY } from './config'
+import { type Config, DEFAULT_OAUTH, DEFAULT_SECURITY } from './config'
 import { databaseUnavailableCode, isUniqueViolation } from './db/errors'
 import { findTokenHolder } from './db/sessions'
 import { ApiError, errorResponse } from './errors'
@@ -16,12 +16,14 @@ import { hardening } from './middleware/hardening'
 import { mountApiDocs } from './openapi/document'
 import { changePasswordRoutes } from './routes/change-password'
 import { healthRoutes } from './routes/health'
+import { introspectRoutes } from './routes/introspect'
 import { logoutRoutes } from './routes/logout'
 import { meRoutes } from './routes/me'
 import { registerRoutes } from './routes/register'
 import { revokeRoutes } from './routes/revoke'
 import { tokenRoutes } from './routes/token'
 import { validateRoutes } from './routes/validate'
+import { wellKnownRoutes } from './routes/well-known'
 import type { AppDeps, AppEnv, AppServices } from './types'
 
 export type { AppDeps, AppEnv, AppServices } from './types'
@@ -53,6 +55,7 @@ function buildServices(deps: AppDeps): AppServices {
     ...deps,
     clientAddress: deps.clientAddress ?? (() => undefined),
     security,
+    oauth: deps.oauth ?? DEFAULT_OAUTH,
     now,
     sessions: createSessionService({
       db: deps.db,
@@ -121,6 +124,8 @@ export function createApp(appDeps: AppDeps) {
     .route('/', tokenRoutes(deps))
     .route('/', validateRoutes(deps))
     .route('/', revokeRoutes(deps))
+    .route('/', introspectRoutes(deps))
+    .route('/', wellKnownRoutes(deps))
     .route('/', logoutRoutes(deps))
     .route('/', meRoutes(deps))
     .route('/', changePasswordRoutes(deps))
@@ -129,17 +134,22 @@ export function createApp(appDeps: AppDeps) {
 
 /**
  * The app for a parsed configuration: what every entry point builds once per process or isolate,
- * so that the runtimes cannot drift apart in how they wire it.
+ * so that the runtimes cannot drift apart in how they wire it. The signing and verifying keys are
+ * imported before it resolves, so a key that cannot be used stops the start.
+ * @throws {ConfigError} naming the setting of a key that cannot be used.
  */
-export function createAppFromConfig(
+export async function createAppFromConfig(
   config: Config,
   runtime: Pick<AppDeps, 'db' | 'logger'> & Partial<AppDeps>,
 ) {
+  const tokens = createVerifiedTokenCache(createTokenService(config.jwt))
+  await tokens.ready()
   return createApp({
     passwords: createPasswordHasher({ params: config.argon2 }),
-    tokens: createVerifiedTokenCache(createTokenService(config.jwt)),
+    tokens,
     sessions: config.sessions,
     security: config.security,
+    oauth: config.oauth,
     ...runtime,
   })
 }

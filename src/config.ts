@@ -1,7 +1,15 @@
 import { z } from 'zod'
+import {
+  type AsymmetricAlgorithm,
+  type ConfiguredKey,
+  parsePrivateKey,
+  parsePublicKeys,
+  type SigningAlgorithm,
+} from './auth/keys'
 import { type Argon2Params, DEFAULT_ARGON2_PARAMS } from './auth/password'
 import { DEFAULT_SESSION_OPTIONS, type SessionOptions } from './auth/sessions'
 import { DEFAULT_THROTTLE_RULES, type ThrottleRules } from './auth/throttle'
+import { ConfigError, settingError } from './config-error'
 import type { DatabaseConfig } from './db/client'
 
 export type { DatabaseConfig } from './db/client'
@@ -12,7 +20,19 @@ export interface Config {
   port: number
   database: DatabaseConfig
   jwt: {
-    secret: string
+    /** What signs new tokens (ALGORITHM). */
+    algorithm: SigningAlgorithm
+    /**
+     * The HS256 secret (JWT_SECRET): signs with HS256; with EdDSA or ES256, only verifies (tokens
+     * made before the move), and may be absent.
+     */
+    secret: string | undefined
+    /** The private key that signs with EdDSA or ES256 (JWT_PRIVATE_KEY); undefined: an ephemeral one. */
+    privateKey: ConfiguredKey | undefined
+    /** Published public keys that verify but never sign (JWT_PUBLIC_KEYS): the next and previous keys. */
+    publicKeys: ConfiguredKey[]
+    /** True when ALGORITHM is EdDSA or ES256 without JWT_PRIVATE_KEY (development): a key for this process only. */
+    ephemeralKey: boolean
     /** Retired secrets that still verify (JWT_PREVIOUS_SECRETS), never used to sign. */
     previousSecrets: string[]
     /**
@@ -27,12 +47,39 @@ export interface Config {
     audience: string | undefined
   }
   argon2: Argon2Params
+  oauth: OAuthSettings
   sessions: SessionOptions
   security: SecurityConfig
   server: ServerLimits
   /** Human-readable warnings the entry point should log at start-up (never containing secrets). */
   warnings: string[]
 }
+
+/** A caller of `POST /introspect` (INTROSPECTION_CLIENTS), authenticating with HTTP Basic. */
+export interface IntrospectionClient {
+  id: string
+  secret: string
+}
+
+/** What the metadata, key set and introspection endpoints publish. */
+export interface OAuthSettings {
+  /**
+   * The public base URL (JWT_ISSUER when it is an http(s) URL): the `issuer` of the metadata and
+   * the base of its endpoint URLs. Undefined: the metadata endpoints answer 404.
+   */
+  issuer: string | undefined
+  /** `max-age` of `/.well-known/jwks.json` and the metadata, in seconds (JWKS_CACHE_SECONDS). */
+  jwksCacheSeconds: number
+  /** Who may call `POST /introspect`; none: the endpoint answers 404. */
+  introspectionClients: IntrospectionClient[]
+}
+
+/** The publishing settings when none are given: no issuer, 5-minute caching, no introspection. */
+export const DEFAULT_OAUTH: OAuthSettings = Object.freeze({
+  issuer: undefined,
+  jwksCacheSeconds: 300,
+  introspectionClients: [],
+})
 
 /** The hardening settings: throttling, proxies, CORS, size and time limits. */
 export interface SecurityConfig {
@@ -72,10 +119,7 @@ export const DEFAULT_SECURITY: SecurityConfig = Object.freeze({
   throttle: DEFAULT_THROTTLE_RULES,
 })
 
-/** Thrown by {@link parseConfig}; its message lists every problem, one per line, and never a value. */
-export class ConfigError extends Error {
-  override name = 'ConfigError'
-}
+export { ConfigError } from './config-error'
 
 /** The minimum length of a production signing secret, in bytes (RFC 7518 §3.2: at least the hash size). */
 export const MIN_SECRET_BYTES = 32
@@ -163,8 +207,14 @@ const envSchema = z.object({
   JWT_LEGACY_SECRET: optionalString,
   ALGORITHM: z.preprocess(
     emptyAsUndefined,
-    z.literal('HS256', { error: 'only HS256 is supported' }).default('HS256'),
+    z
+      .enum(['HS256', 'EdDSA', 'ES256'], { error: 'expected HS256, EdDSA or ES256' })
+      .default('HS256'),
   ),
+  JWT_PRIVATE_KEY: optionalString,
+  JWT_PUBLIC_KEYS: optionalString,
+  JWKS_CACHE_SECONDS: intInRange(0, 86_400, DEFAULT_OAUTH.jwksCacheSeconds),
+  INTROSPECTION_CLIENTS: optionalString,
   ACCESS_TOKEN_EXPIRE_MINUTES: intInRange(1, 24 * 60, 30),
   JWT_ISSUER: optionalString,
   JWT_AUDIENCE: optionalString,
@@ -215,7 +265,9 @@ export function parseConfig(record: Record<string, unknown>): Config {
     )
   }
   const jwt = {
+    algorithm: env.ALGORITHM,
     ...resolveSecret(env, warnings),
+    ...resolveKeys(env, warnings),
     previousSecrets: resolvePreviousSecrets(env, warnings),
     legacySecret: resolveLegacySecret(env, warnings),
   }
@@ -233,6 +285,11 @@ export function parseConfig(record: Record<string, unknown>): Config {
       memoryKiB: env.ARGON2_MEMORY_KIB,
       iterations: env.ARGON2_ITERATIONS,
       parallelism: env.ARGON2_PARALLELISM,
+    },
+    oauth: {
+      issuer: resolveIssuerUrl(env),
+      jwksCacheSeconds: env.JWKS_CACHE_SECONDS,
+      introspectionClients: resolveIntrospectionClients(env),
     },
     sessions: {
       refreshTokenTtlSeconds: env.REFRESH_TOKEN_EXPIRE_DAYS * DAY,
@@ -345,8 +402,92 @@ function resolveLegacySecret(env: Env, warnings: string[]): string | undefined {
 
 const byteLength = (s: string) => new TextEncoder().encode(s).length
 
+/**
+ * JWT_PRIVATE_KEY and JWT_PUBLIC_KEYS. With EdDSA or ES256 a production run needs the private key
+ * and JWT_ISSUER as an https URL (gateways check `iss`, and the metadata is served under it); a
+ * development run without the key makes one for the process. With HS256 a private key is refused
+ * (it would never sign); public keys are allowed (they verify, e.g. after going back to HS256).
+ */
+function resolveKeys(env: Env, warnings: string[]) {
+  const publicKeys =
+    env.JWT_PUBLIC_KEYS === undefined ? [] : parsePublicKeys(env.JWT_PUBLIC_KEYS, 'JWT_PUBLIC_KEYS')
+  const alg = env.ALGORITHM
+  if (alg === 'HS256') {
+    if (env.JWT_PRIVATE_KEY !== undefined) {
+      throw settingError('JWT_PRIVATE_KEY', 'set ALGORITHM to EdDSA or ES256 to sign with it')
+    }
+    return { privateKey: undefined, publicKeys, ephemeralKey: false }
+  }
+  if (env.NODE_ENV === 'production' && !/^https:\/\/[^/]/.test(env.JWT_ISSUER ?? '')) {
+    throw settingError(
+      'JWT_ISSUER',
+      `required in production with ALGORITHM=${alg}: the service's public https URL (the iss gateways check)`,
+    )
+  }
+  if (env.JWT_PRIVATE_KEY === undefined) {
+    if (env.NODE_ENV === 'production') {
+      throw settingError('JWT_PRIVATE_KEY', `required in production with ALGORITHM=${alg}`)
+    }
+    warnings.push(
+      `JWT_PRIVATE_KEY is not set: using a random ${alg} key for this process only. Tokens will not survive a restart, and gateways must fetch the key set again. Make one with \`bun run keygen ${alg}\` before deploying.`,
+    )
+    return { privateKey: undefined, publicKeys, ephemeralKey: true }
+  }
+  const privateKey = parsePrivateKey(
+    env.JWT_PRIVATE_KEY,
+    'JWT_PRIVATE_KEY',
+    alg as AsymmetricAlgorithm,
+  )
+  return { privateKey, publicKeys, ephemeralKey: false }
+}
+
+/** JWT_ISSUER as the public base URL when it is an http(s) URL with no query or fragment. */
+function resolveIssuerUrl(env: Env): string | undefined {
+  const issuer = env.JWT_ISSUER
+  if (issuer === undefined) return undefined
+  try {
+    const url = new URL(issuer)
+    return /^https?:$/.test(url.protocol) && url.search === '' && url.hash === ''
+      ? issuer
+      : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * INTROSPECTION_CLIENTS: `id:secret` pairs separated by commas. In production each secret must be
+ * a strong one ({@link MIN_SECRET_BYTES} bytes or more).
+ */
+function resolveIntrospectionClients(env: Env): IntrospectionClient[] {
+  const raw = env.INTROSPECTION_CLIENTS
+  if (raw === undefined) return []
+  const clients = commaSecrets(raw).map((entry, i) => {
+    const colon = entry.indexOf(':')
+    const id = entry.slice(0, colon)
+    const secret = entry.slice(colon + 1)
+    if (colon < 1 || secret === '') {
+      throw settingError('INTROSPECTION_CLIENTS', `entry ${i + 1} is not id:secret`)
+    }
+    if (env.NODE_ENV === 'production' && byteLength(secret) < MIN_SECRET_BYTES) {
+      throw settingError(
+        'INTROSPECTION_CLIENTS',
+        `the secret of entry ${i + 1} is shorter than ${MIN_SECRET_BYTES} bytes, which production refuses`,
+      )
+    }
+    return { id, secret }
+  })
+  if (new Set(clients.map((c) => c.id)).size !== clients.length) {
+    throw settingError('INTROSPECTION_CLIENTS', 'a client id is listed twice')
+  }
+  return clients
+}
+
 function resolveSecret(env: Env, warnings: string[]) {
   const production = env.NODE_ENV === 'production'
+  if (env.JWT_SECRET === undefined && env.ALGORITHM !== 'HS256') {
+    return { secret: undefined, ephemeralSecret: false }
+  }
   if (env.JWT_SECRET === undefined) {
     if (production)
       throw new ConfigError('Invalid configuration:\n  JWT_SECRET: required in production')

@@ -9,7 +9,7 @@ import type { RevocationCheck } from './auth/revocation'
 import type { SessionOptions, SessionService } from './auth/sessions'
 import type { Throttle } from './auth/throttle'
 import type { TokenService } from './auth/tokens'
-import type { SecurityConfig } from './config'
+import type { OAuthSettings, SecurityConfig } from './config'
 import type { Database } from './db/client'
 import type { Logger } from './logger'
 import type { ClientAddressFn } from './middleware/client-address'
@@ -26,6 +26,8 @@ export interface AppDeps {
   clientAddress?: ClientAddressFn
   /** Throttling, proxy, CORS and limit settings; `DEFAULT_SECURITY` by default. */
   security?: SecurityConfig
+  /** Issuer URL, key set caching and introspection clients; `DEFAULT_OAUTH` by default. */
+  oauth?: OAuthSettings
   /** The clock in milliseconds (default `Date.now`): expiry, throttling windows and caches follow it. */
   now?: () => number
 }
@@ -34,6 +36,7 @@ export interface AppDeps {
 export interface AppServices extends Omit<AppDeps, 'sessions'> {
   clientAddress: ClientAddressFn
   security: SecurityConfig
+  oauth: OAuthSettings
   now: () => number
   sessions: SessionService
   revocation: RevocationCheck

@@ -107,7 +107,7 @@ describe('only 200, 401 or 503', () => {
       createApp({
         db: t.handle.db,
         passwords: createPasswordHasher({ params: FAST_ARGON2 }),
-        tokens: { issueAccessToken: t.tokens.issueAccessToken, verifyAccessToken },
+        tokens: { ...t.tokens, verifyAccessToken },
         logger: createLogger((line) => logs.push(line)),
       })
 

@@ -87,13 +87,14 @@ describe('GET /openapi.json', () => {
     }
   })
 
-  it('has the Bearer scheme and an OAuth2 password flow whose tokenUrl is /token', () => {
+  it('has the Bearer scheme, an OAuth2 password flow whose tokenUrl is /token, and Basic for introspection clients', () => {
     expect(doc.components.securitySchemes).toEqual({
       bearer: expect.objectContaining({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }),
       oauth2: expect.objectContaining({
         type: 'oauth2',
         flows: { password: { tokenUrl: '/token', scopes: {} } },
       }),
+      introspectionClient: expect.objectContaining({ type: 'http', scheme: 'basic' }),
     })
   })
 

@@ -19,7 +19,7 @@ function setup(options: { ttlSeconds?: number; maxEntries?: number; maxAgeSecond
   })
   let verifications = 0
   const counted: TokenService = {
-    issueAccessToken: (user) => inner.issueAccessToken(user),
+    ...inner,
     verifyAccessToken: (token) => {
       verifications++
       return inner.verifyAccessToken(token)

@@ -55,6 +55,25 @@ describe('hc<AppType>', () => {
     }
   })
 
+  it('reads the key set and introspects with full types', async () => {
+    const auth = hc<AppType>('http://auth.internal', {
+      fetch: (input: RequestInfo | URL, init?: RequestInit) => t.app.request(input, init),
+    })
+    const jwks = await auth['.well-known']['jwks.json'].$get()
+    if (jwks.status !== 200) throw new Error(`jwks failed: ${jwks.status}`)
+    const { keys } = await jwks.json()
+    expectTypeOf(keys[0]?.kid).toEqualTypeOf<string | undefined>()
+    // The test app signs with HS256 alone: nothing to publish.
+    expect(keys).toEqual([])
+
+    const introspected = await auth.introspect.$post({ form: { token: 'x' } })
+    // No INTROSPECTION_CLIENTS in the test app: the endpoint is off.
+    expect(introspected.status).toBe(404)
+    if (introspected.status === 200) {
+      expectTypeOf((await introspected.json()).active).toEqualTypeOf<boolean>()
+    }
+  })
+
   it('rejects wrong requests at compile time', () => {
     const auth = hc<AppType>('http://auth.internal')
     expectTypeOf(auth.register.$post).toBeFunction()

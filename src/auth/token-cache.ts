@@ -74,6 +74,8 @@ export function createVerifiedTokenCache(
     },
     clear: () => entries.clear(),
     issueAccessToken: (user) => inner.issueAccessToken(user),
+    publicKeys: () => inner.publicKeys(),
+    ready: () => inner.ready(),
     async verifyAccessToken(token) {
       const entry = entries.get(token)
       if (entry !== undefined) {

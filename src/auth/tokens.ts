@@ -4,6 +4,15 @@ import { signing } from 'hono/utils/jwt/jws'
 import { decodeHeader } from 'hono/utils/jwt/jwt'
 import type { JWTPayload } from 'hono/utils/jwt/types'
 import { builtinCrypto, type NodeCrypto } from './builtin-crypto'
+import {
+  type ConfiguredKey,
+  generatePrivateKey,
+  importPrivateKey,
+  importPublicKey,
+  type PrivateKeyPair,
+  type PublicJwk,
+  type SigningAlgorithm,
+} from './keys'
 
 /**
  * The claims of an access token this service accepts. `uid`, `iat`, `auth_ms` and `jti` are absent
@@ -45,8 +54,20 @@ export class InvalidTokenError extends Error {
 
 /** Options of {@link createTokenService}. */
 export interface TokenServiceOptions {
-  /** Signs new tokens and verifies. */
-  secret: string
+  /** What signs new tokens (`ALGORITHM`). Default `HS256`, signed with `secret`. */
+  algorithm?: SigningAlgorithm
+  /**
+   * The HS256 secret: signs new tokens and verifies with `HS256`; only verifies (tokens made before
+   * the move to a key pair) with `EdDSA` or `ES256`.
+   */
+  secret?: string | undefined
+  /**
+   * Signs new tokens with `EdDSA` or `ES256`; undefined there makes a key pair for this process
+   * only (development). Its public key is published.
+   */
+  privateKey?: ConfiguredKey | undefined
+  /** Public keys that verify and are published but never sign: the next key, previous keys. */
+  publicKeys?: readonly ConfiguredKey[] | undefined
   /** Retired secrets that still verify tokens made with them (key rotation); never used to sign. */
   previousSecrets?: readonly string[] | undefined
   /**
@@ -82,29 +103,53 @@ export interface TokenSubject {
   sessionStartedAt?: Date
 }
 
-/** Signs and verifies HS256 access tokens. */
+/** Signs and verifies access tokens. */
 export interface TokenService {
   issueAccessToken(user: TokenSubject): Promise<IssuedAccessToken>
   /** @throws {InvalidTokenError} */
   verifyAccessToken(token: string): Promise<AccessClaims>
+  /** The public keys to publish (JWKS): the signing key's first; none with HS256 alone. */
+  publicKeys(): Promise<readonly PublicJwk[]>
+  /**
+   * Imports every key now (they are otherwise imported on first use).
+   * @throws {ConfigError} naming the setting of a key that cannot be used.
+   */
+  ready(): Promise<void>
 }
 
 /** Tokens longer than this are refused before any decoding. */
 export const MAX_TOKEN_LENGTH = 8192
 
-const ALG = 'HS256'
 const HMAC = { name: 'HMAC', hash: 'SHA-256' } as const
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
 /** Header parameters that point at or carry a key (RFC 7515 §4.1); a token never chooses its own key. */
 const KEY_BEARING_HEADERS = ['jku', 'jwk', 'x5u', 'x5c', 'x5t', 'x5t#S256']
 const KID_CONTEXT = new TextEncoder().encode('edge-auth/jwt-kid/v1:')
 
-interface SigningKey {
+/** A key that verifies: an HMAC secret (no `kid` needed) or a public key. */
+interface VerifyingKey {
   kid: string
+  alg: SigningAlgorithm
   key: CryptoKey
-  secret: string
+  hmac: boolean
   /** True for the legacy secret: it verifies only the Python service's tokens. */
   legacyOnly: boolean
+}
+
+/** The key that signs new tokens. */
+interface SigningKey {
+  kid: string
+  alg: SigningAlgorithm
+  key: CryptoKey
+  /** The HMAC secret, or the private JWK, for `node:crypto`. */
+  secret?: string
+  privateJwk?: JsonWebKey
+}
+
+interface KeyRing {
+  signing: SigningKey
+  verifying: VerifyingKey[]
+  published: PublicJwk[]
 }
 
 /** The largest `uid`: ids are Postgres `integer` (serial) values, which start at 1. */
@@ -124,12 +169,64 @@ export async function keyIdOf(secret: string): Promise<string> {
   return encodeBase64Url(digest.slice(0, 12))
 }
 
-async function importKey(secret: string, legacyOnly: boolean): Promise<SigningKey> {
+async function importHmac(secret: string, legacyOnly: boolean) {
   const key = await crypto.subtle.importKey('raw', new TextEncoder().encode(secret), HMAC, false, [
     'sign',
     'verify',
   ])
-  return { kid: await keyIdOf(secret), key, secret, legacyOnly }
+  return { kid: await keyIdOf(secret), alg: 'HS256' as const, key, secret, hmac: true, legacyOnly }
+}
+
+/**
+ * Imports every configured key once: the HMAC secrets (signing first with HS256), the private key
+ * (or a fresh one) and the published public keys. A public key also given as the private key's
+ * is listed once.
+ */
+async function loadKeyRing(options: TokenServiceOptions): Promise<KeyRing> {
+  const algorithm = options.algorithm ?? 'HS256'
+  const secrets = [
+    ...new Set([
+      ...(options.secret === undefined ? [] : [options.secret]),
+      ...(options.previousSecrets ?? []),
+    ]),
+  ]
+  const legacy = options.legacySecret
+  const legacySecrets = legacy === undefined || secrets.includes(legacy) ? [] : [legacy]
+  const hmac = await Promise.all([
+    ...secrets.map((secret) => importHmac(secret, false)),
+    ...legacySecrets.map((secret) => importHmac(secret, true)),
+  ])
+  let pair: PrivateKeyPair | undefined
+  if (algorithm !== 'HS256') {
+    pair =
+      options.privateKey === undefined
+        ? await generatePrivateKey(algorithm)
+        : await importPrivateKey(options.privateKey)
+  }
+  const others = await Promise.all((options.publicKeys ?? []).map(importPublicKey))
+  const publicKeys = [
+    ...(pair === undefined ? [] : [pair]),
+    ...others.filter((k) => k.kid !== pair?.kid),
+  ]
+  const verifying: VerifyingKey[] = [
+    ...publicKeys.map(({ kid, alg, publicKey }) => ({
+      kid,
+      alg,
+      key: publicKey,
+      hmac: false,
+      legacyOnly: false,
+    })),
+    ...hmac,
+  ]
+  let signing: SigningKey
+  if (pair !== undefined) {
+    signing = { kid: pair.kid, alg: pair.alg, key: pair.privateKey, privateJwk: pair.privateJwk }
+  } else {
+    const first = hmac[0]
+    if (first === undefined || first.legacyOnly) throw new RangeError('HS256 needs a secret')
+    signing = first
+  }
+  return { signing, verifying, published: publicKeys.map((k) => k.jwk) }
 }
 
 /**
@@ -163,40 +260,33 @@ const encodePart = (value: unknown) =>
   encodeBase64Url(new TextEncoder().encode(JSON.stringify(value)).buffer).replace(/=+$/, '')
 
 /**
- * Builds the token service. Every key (the signing secret, then the previous ones) is imported
- * once, on first use, and reused. New tokens carry the signing key's `kid`.
+ * Builds the token service. Every key (the signing one, then the published public keys, the HMAC
+ * secrets and the legacy one) is imported once, on first use or {@link TokenService.ready}, and
+ * reused. New tokens carry the signing key's `kid` (for a key pair, its RFC 7638 thumbprint).
  * Verification refuses a segment not in canonical base64url, key-bearing headers (`jku`, `jwk`,
  * `x5u`, `x5c`, ...) and a `kid` outside the configured keys; a token without `kid` (the Python
- * service's) is tried against each key, the legacy one last and only for that service's shape.
- * It then demands HS256, a valid signature, claims that are a JSON object, a numeric `exp` in the
- * future and a non-empty `sub`; `uid`, when present, must be a possible account id (1 to 2^31-1);
- * `nbf`/`iat` may be at most `leewaySeconds` in the future; `iss`/`aud` are required when configured.
+ * service's) is tried against each HMAC secret, the legacy one last and only for that service's
+ * shape. It then demands the algorithm of the key it picked, a valid signature, claims that are a
+ * JSON object, a numeric `exp` in the future and a non-empty `sub`; `uid`, when present, must be a
+ * possible account id (1 to 2^31-1); `nbf`/`iat` may be at most `leewaySeconds` in the future;
+ * `iss`/`aud` are required when configured (`iss` may be absent from a token an HMAC secret
+ * verifies when a key pair signs: such tokens predate the move).
  */
 export function createTokenService(options: TokenServiceOptions): TokenService {
   if (options.accessTokenTtlSeconds <= 0)
     throw new RangeError('accessTokenTtlSeconds must be positive')
+  if ((options.algorithm ?? 'HS256') === 'HS256' && options.secret === undefined) {
+    throw new RangeError('HS256 needs a secret')
+  }
   const leeway = options.leewaySeconds ?? 30
   const now = options.now ?? Date.now
-  const secrets = [...new Set([options.secret, ...(options.previousSecrets ?? [])])]
-  const legacy = options.legacySecret
-  const legacySecrets = legacy === undefined || secrets.includes(legacy) ? [] : [legacy]
-  let keys: Promise<SigningKey[]> | undefined
-  const getKeys = () => {
-    keys ??= Promise.all([
-      ...secrets.map((secret) => importKey(secret, false)),
-      ...legacySecrets.map((secret) => importKey(secret, true)),
-    ])
-    return keys
+  let ring: Promise<KeyRing> | undefined
+  const getRing = () => {
+    ring ??= loadKeyRing(options)
+    return ring
   }
-  const signingKey = async () => (await getKeys())[0] as SigningKey
   const node = options.nodeCrypto === undefined ? builtinCrypto : (options.nodeCrypto ?? undefined)
-  const sign = async ({ key, secret }: SigningKey, unsigned: string) =>
-    node === undefined
-      ? encodeBase64Url(await signing(key, ALG, new TextEncoder().encode(unsigned))).replace(
-          /=+$/,
-          '',
-        )
-      : node.createHmac('sha256', secret).update(unsigned, 'utf8').digest('base64url')
+  const sign = nodeSigner(node)
 
   return {
     async issueAccessToken(user) {
@@ -212,8 +302,8 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
         ...(options.issuer === undefined ? {} : { iss: options.issuer }),
         ...(options.audience === undefined ? {} : { aud: options.audience }),
       }
-      const key = await signingKey()
-      const unsigned = `${encodePart({ alg: ALG, typ: 'JWT', kid: key.kid })}.${encodePart(claims)}`
+      const key = (await getRing()).signing
+      const unsigned = `${encodePart({ alg: key.alg, typ: 'JWT', kid: key.kid })}.${encodePart(claims)}`
       const token = `${unsigned}.${await sign(key, unsigned)}`
       return { token, expiresIn: options.accessTokenTtlSeconds, claims }
     },
@@ -226,13 +316,57 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
       ) {
         throw new InvalidTokenError('malformed')
       }
-      const payload = await verifySignature(token, await getKeys())
-      return checkClaims(payload, Math.floor(now() / 1000), leeway, options)
+      const { payload, key } = await verifySignature(token, (await getRing()).verifying)
+      // A token an HMAC secret verifies next to a key pair was made before the move to it, when
+      // JWT_ISSUER may not have been set: its `iss` is checked only when it carries one.
+      const issuerOptional = key.hmac && (options.algorithm ?? 'HS256') !== 'HS256'
+      return checkClaims(payload, Math.floor(now() / 1000), leeway, options, issuerOptional)
+    },
+
+    publicKeys: async () => (await getRing()).published,
+
+    async ready() {
+      await getRing()
     },
   }
 }
 
-async function verifySignature(token: string, keys: SigningKey[]): Promise<JWTPayload> {
+/**
+ * Signs with `node:crypto` where the runtime has it (HMAC, Ed25519 and ECDSA computed at once on
+ * the calling thread, see `builtin-crypto.ts`), else with `crypto.subtle`. ECDSA signatures are
+ * the fixed-size r || s of JWS (RFC 7518 §3.4) either way.
+ */
+function nodeSigner(node: NodeCrypto | undefined) {
+  const subtle = async ({ key, alg }: SigningKey, unsigned: string) =>
+    encodeBase64Url(await signing(key, alg, new TextEncoder().encode(unsigned))).replace(/=+$/, '')
+  if (node === undefined) return subtle
+  const nodeKeys = new WeakMap<SigningKey, import('node:crypto').KeyObject>()
+  return async (key: SigningKey, unsigned: string) => {
+    if (key.secret !== undefined) {
+      return node.createHmac('sha256', key.secret).update(unsigned, 'utf8').digest('base64url')
+    }
+    if (key.privateJwk === undefined) return subtle(key, unsigned)
+    let nodeKey = nodeKeys.get(key)
+    if (nodeKey === undefined) {
+      nodeKey = node.createPrivateKey({
+        key: key.privateJwk as import('node:crypto').JsonWebKey,
+        format: 'jwk',
+      })
+      nodeKeys.set(key, nodeKey)
+    }
+    const data = new TextEncoder().encode(unsigned)
+    const signature =
+      key.alg === 'EdDSA'
+        ? node.sign(null, data, nodeKey)
+        : node.sign('sha256', data, { key: nodeKey, dsaEncoding: 'ieee-p1363' })
+    return signature.toString('base64url')
+  }
+}
+
+async function verifySignature(
+  token: string,
+  keys: VerifyingKey[],
+): Promise<{ payload: JWTPayload; key: VerifyingKey }> {
   let header: unknown
   try {
     header = decodeHeader(token)
@@ -246,14 +380,19 @@ async function verifySignature(token: string, keys: SigningKey[]): Promise<JWTPa
     throw new InvalidTokenError('key')
   }
   const kid = (header as { kid?: unknown }).kid
-  // The legacy key is never named by a kid: the Python service's tokens carry none.
-  const candidates = kid === undefined ? keys : keys.filter((k) => !k.legacyOnly && k.kid === kid)
+  // The legacy key is never named by a kid: the Python service's tokens carry none. A token without
+  // a kid can only be an HMAC one (ours always name their key).
+  const candidates =
+    kid === undefined
+      ? keys.filter((k) => k.hmac)
+      : keys.filter((k) => !k.legacyOnly && k.kid === kid)
   if (candidates.length === 0) throw new InvalidTokenError('key')
   let failure: TokenFailure = 'signature'
-  for (const { key, legacyOnly } of candidates) {
+  for (const candidate of candidates) {
+    const { key, alg, legacyOnly } = candidate
     let payload: unknown
     try {
-      payload = await verify(token, key, { alg: ALG, exp: false, nbf: false, iat: false })
+      payload = await verify(token, key, { alg, exp: false, nbf: false, iat: false })
     } catch (error) {
       failure = failureOf(error)
       if (failure !== 'signature') break
@@ -263,7 +402,7 @@ async function verifySignature(token: string, keys: SigningKey[]): Promise<JWTPa
       throw new InvalidTokenError('claims')
     }
     if (legacyOnly && !isPythonShaped(header, payload)) throw new InvalidTokenError('key')
-    return payload as JWTPayload
+    return { payload: payload as JWTPayload, key: candidate }
   }
   throw new InvalidTokenError(failure)
 }
@@ -280,6 +419,7 @@ function checkClaims(
   nowSeconds: number,
   leeway: number,
   options: TokenServiceOptions,
+  issuerOptional: boolean,
 ): AccessClaims {
   const { sub, exp, nbf, iat, uid, iss, aud } = payload as Record<string, unknown>
   const authMs = (payload as Record<string, unknown>).auth_ms
@@ -301,7 +441,13 @@ function checkClaims(
   if (authMs !== undefined && !(Number.isSafeInteger(authMs) && (authMs as number) >= 0)) {
     throw new InvalidTokenError('claims')
   }
-  if (options.issuer !== undefined && iss !== options.issuer) throw new InvalidTokenError('issuer')
+  if (
+    options.issuer !== undefined &&
+    iss !== options.issuer &&
+    !(issuerOptional && iss === undefined)
+  ) {
+    throw new InvalidTokenError('issuer')
+  }
   if (options.audience !== undefined && !audienceMatches(aud, options.audience)) {
     throw new InvalidTokenError('audience')
   }

@@ -49,7 +49,17 @@ export async function startService(
   }
   const handle = await makeDb(config.database)
   if (config.database.driver === 'pglite') await migrateDatabase(handle)
-  const app = createAppFromConfig(config, { db: handle.db, logger, ...runtime })
+  let app: ServerService['app']
+  try {
+    app = await createAppFromConfig(config, { db: handle.db, logger, ...runtime })
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      output.flush()
+      console.error(error.message)
+      process.exit(1)
+    }
+    throw error
+  }
   logger.info('service_started', { driver: config.database.driver, port: config.port })
   return { app, config, close: () => handle.close() }
 }

@@ -8,7 +8,7 @@ import { forwardAuthRequest } from './forward-auth'
 
 type App = ReturnType<typeof createApp>
 
-let built: { env: Env; app: App } | undefined
+let built: { env: Env; app: Promise<App> } | undefined
 
 /**
  * Builds the app from the Worker's bindings: configuration, the Neon HTTP database and the app,
@@ -16,8 +16,14 @@ let built: { env: Env; app: App } | undefined
  * its database through Neon's HTTP driver only; `DB_DRIVER` defaults to `neon-http` here and
  * anything else is a configuration error. Migrations are not run here: see `bun run db:migrate`.
  */
-function appFor(env: Env): App {
+function appFor(env: Env): Promise<App> {
   if (built?.env === env) return built.app
+  const app = buildApp(env)
+  built = { env, app }
+  return app
+}
+
+async function buildApp(env: Env): Promise<App> {
   const logger = createLogger()
   const config = parseConfig({ DB_DRIVER: 'neon-http', ...env })
   if (config.database.driver !== 'neon-http') {
@@ -27,17 +33,15 @@ function appFor(env: Env): App {
   }
   for (const warning of config.warnings) logger.warn('config_warning', { message: warning })
   const { db } = openNeonHttp(config.database.url, config.database.fetchEndpoint)
-  const app = createAppFromConfig(config, { db, logger, clientAddress: cloudflareClientAddress })
-  built = { env, app }
-  return app
+  return createAppFromConfig(config, { db, logger, clientAddress: cloudflareClientAddress })
 }
 
 /** The Cloudflare Workers entry point (module syntax). */
 export default {
-  fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response> {
+  async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
     let app: App
     try {
-      app = appFor(env)
+      app = await appFor(env)
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error
       console.error(error.message)

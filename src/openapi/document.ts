@@ -29,6 +29,11 @@ function registerSecuritySchemes<E extends Env>(app: OpenAPIHono<E>): void {
       'The OAuth2 password grant (RFC 6749 §4.3) at `POST /token`, for first-party clients.',
     flows: { password: { tokenUrl: '/token', scopes: {} } },
   })
+  app.openAPIRegistry.registerComponent('securitySchemes', 'introspectionClient', {
+    type: 'http',
+    scheme: 'basic',
+    description: 'A client id and secret of INTROSPECTION_CLIENTS, for `POST /introspect`.',
+  })
 }
 
 /**

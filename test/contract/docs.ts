@@ -11,7 +11,15 @@ export function docsContract(target: TargetRef): void {
       const document = (await res.json()) as { openapi: string; paths: Record<string, object> }
       expect(document.openapi).toMatch(/^3\.1\./)
       expect(Object.keys(document.paths)).toEqual(
-        expect.arrayContaining(['/register', '/token', '/validate']),
+        expect.arrayContaining([
+          '/register',
+          '/token',
+          '/validate',
+          '/introspect',
+          '/.well-known/jwks.json',
+          '/.well-known/oauth-authorization-server',
+          '/.well-known/openid-configuration',
+        ]),
       )
     })
 

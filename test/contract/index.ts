@@ -2,6 +2,7 @@ import { accountContract } from './account'
 import { docsContract } from './docs'
 import { forwardAuthContract } from './forward-auth'
 import { hardeningContract } from './hardening'
+import { localVerificationContract } from './local-verification'
 import { loggingContract } from './logging'
 import { registerContract } from './register'
 import { sessionsContract } from './sessions'
@@ -25,4 +26,5 @@ export const contractCases: ContractCases[] = [
   docsContract,
   hardeningContract,
   loggingContract,
+  localVerificationContract,
 ]

@@ -32,8 +32,29 @@ export type TargetRef = () => ContractTarget
 /** A function that registers one feature's contract cases (`describe`/`it`) against a target. */
 export type ContractCases = (target: TargetRef) => void
 
-/** The HS256 secret every contract server signs with (32 bytes or more). */
+/**
+ * The HS256 secret of every contract server (32 bytes or more). It only verifies: the servers sign
+ * with {@link CONTRACT_PRIVATE_KEY}, as a service moved from HS256 to a key pair does, so cases can
+ * still forge HS256 tokens that the servers accept.
+ */
 export const CONTRACT_SECRET = 'contract-secret-0123456789abcdef0123456789abcdef'
+
+/** The Ed25519 key every contract server signs with (a test key, made with `bun run keygen`). */
+export const CONTRACT_PRIVATE_KEY = `-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIInRRQvCtJuYBzW1LjhCyMr9QSrTprat0m/rbDRaFb9l
+-----END PRIVATE KEY-----`
+
+/** The `kid` of {@link CONTRACT_PRIVATE_KEY} (its RFC 7638 thumbprint). */
+export const CONTRACT_KID = 'MiVOIBXj1nJs5hZ00r-VUamQliUSQCd0d2BTuqpAAss'
+
+/** `JWT_ISSUER` of every contract server: the `iss` of its tokens and the base of its metadata. */
+export const CONTRACT_ISSUER = 'https://auth.contract.test'
+
+/** The one client of `POST /introspect` on every contract server. */
+export const CONTRACT_INTROSPECTION_CLIENT = {
+  id: 'gateway',
+  secret: 'introspection-secret-0123456789abcdef',
+}
 
 /** Access token lifetime of every contract server, in seconds. */
 export const CONTRACT_TTL_SECONDS = 1800
@@ -56,11 +77,15 @@ export const CONTRACT_REFRESH_MAX = 12
 export const LOOPBACK_ADDRESSES = ['127.0.0.1', '::1']
 
 /**
- * The configuration every contract server starts with: the known secret, 30-minute tokens and a
- * cheap Argon2id cost so the suite runs fast (the cost itself is tested in test/password.test.ts).
+ * The configuration every contract server starts with: the known key and secret, 30-minute tokens,
+ * an issuer, an introspection client and a cheap Argon2id cost so the suite runs fast (the cost itself is tested in test/password.test.ts).
  */
 export const CONTRACT_ENV: Record<string, string> = {
+  ALGORITHM: 'EdDSA',
+  JWT_PRIVATE_KEY: CONTRACT_PRIVATE_KEY,
   JWT_SECRET: CONTRACT_SECRET,
+  JWT_ISSUER: CONTRACT_ISSUER,
+  INTROSPECTION_CLIENTS: `${CONTRACT_INTROSPECTION_CLIENT.id}:${CONTRACT_INTROSPECTION_CLIENT.secret}`,
   ACCESS_TOKEN_EXPIRE_MINUTES: String(CONTRACT_TTL_SECONDS / 60),
   ARGON2_MEMORY_KIB: '256',
   ARGON2_ITERATIONS: '1',

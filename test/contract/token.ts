@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import {
+  CONTRACT_ISSUER,
+  CONTRACT_KID,
   CONTRACT_TTL_SECONDS,
   client,
   PASSWORD,
@@ -38,7 +40,7 @@ export function tokenContract(target: TargetRef): void {
       })
     })
 
-    it('issues an HS256 JWT: sub = username, uid, iat, exp = iat + TTL, and a jti', async () => {
+    it('issues a JWT signed with the key pair: sub = username, uid, iat, exp = iat + TTL, iss and a jti', async () => {
       const { access_token: token } = await (await login({ username, password })).json()
       const claims = decodePart(token, 1)
       expect(claims.sub).toBe(username)
@@ -46,7 +48,8 @@ export function tokenContract(target: TargetRef): void {
       expect(claims.exp - claims.iat).toBe(CONTRACT_TTL_SECONDS)
       expect(Math.abs(claims.iat - Date.now() / 1000)).toBeLessThan(60)
       expect(claims.jti).toMatch(/^[0-9a-f-]{36}$/)
-      expect(decodePart(token, 0).alg).toBe('HS256')
+      expect(claims.iss).toBe(CONTRACT_ISSUER)
+      expect(decodePart(token, 0)).toEqual({ alg: 'EdDSA', typ: 'JWT', kid: CONTRACT_KID })
     })
 
     it('accepts grant_type=password and multipart forms', async () => {

@@ -65,7 +65,7 @@ export async function inProcessLeg(): Promise<RunningLeg> {
   const config = parseConfig({ ...CONTRACT_ENV, DATABASE_URL: 'memory://' })
   const handle = await openMigratedPglite()
   const logs: string[] = []
-  const app = createAppFromConfig(config, {
+  const app = await createAppFromConfig(config, {
     db: handle.db,
     logger: createLogger((line) => logs.push(line)),
     clientAddress: () => '127.0.0.1',
@@ -140,7 +140,7 @@ export async function workerServer(
   const dir = mkdtempSync(join(tmpdir(), 'edge-auth-wrangler-'))
   const envFile = join(dir, 'empty.env')
   writeFileSync(envFile, '')
-  const { JWT_SECRET, ...vars } = CONTRACT_ENV
+  const { JWT_SECRET, JWT_PRIVATE_KEY, INTROSPECTION_CLIENTS, ...vars } = CONTRACT_ENV
   const varArgs = Object.entries({ ...vars, ...env, NEON_FETCH_ENDPOINT: fetchEndpoint }).flatMap(
     ([key, value]) => ['--var', `${key}:${value}`],
   )
@@ -161,8 +161,10 @@ export async function workerServer(
         ...varArgs,
       ],
       env: cleanEnv({
-        // secrets.required in wrangler.toml: wrangler dev reads these two from the environment
+        // secrets.required in wrangler.toml: wrangler dev reads these from the environment
         JWT_SECRET: JWT_SECRET ?? '',
+        JWT_PRIVATE_KEY: JWT_PRIVATE_KEY ?? '',
+        INTROSPECTION_CLIENTS: INTROSPECTION_CLIENTS ?? '',
         DATABASE_URL: databaseUrl,
         WRANGLER_SEND_METRICS: 'false',
         CLOUDFLARE_CF_FETCH_ENABLED: 'false',
