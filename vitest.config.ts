@@ -6,6 +6,7 @@ import { defineConfig } from 'vitest/config'
  * in-memory PGlite: the `unit` project (`bun run test:unit`).
  */
 const INTEGRATION = [
+  'test/caddy.test.ts',
   'test/contract/legs/!(in-process).test.ts',
   'test/dev-worker.test.ts',
   'test/drivers.test.ts',
