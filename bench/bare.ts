@@ -1,7 +1,8 @@
 /**
  * The benchmark's yardsticks: a bare Hono app on the same runtime as the service, with no
  * middleware, answering
- * - `POST /validate` with a constant JSON body (no token check), and
+ * - `POST /validate` with a constant JSON body (no token check),
+ * - `GET /.well-known/jwks.json` with a constant key set, and
  * - `POST /token` by verifying one fixed password against one stored Argon2id hash with the engine
  *   and parameters the service uses, then a constant JSON body (no form, no database, no JWT):
  *   what HTTP and the load generator cost around a hash, without any of the service's own work.
@@ -19,6 +20,7 @@ const stored = await hasher.hash(BENCH_PASSWORD)
 
 const app = new Hono()
 app.post('/validate', (c) => c.json({ username: 'bench', valid: true }))
+app.get('/.well-known/jwks.json', (c) => c.json({ keys: [] }))
 app.post('/token', async (c) => {
   const ok = await hasher.verify(BENCH_PASSWORD, stored)
   return ok ? c.json({ access_token: 'bench', token_type: 'bearer' }) : c.json({}, 500)

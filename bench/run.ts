@@ -7,7 +7,7 @@
  *
  * Settings (environment): BENCH_QUICK=1 (short smoke run), BENCH_ROUNDS, BENCH_DURATION (seconds
  * per measurement), BENCH_SUSTAIN (seconds of sustained load for RSS), BENCH_CONNECTIONS
- * (/validate), BENCH_RUNTIMES (`bun,node`), BENCH_SCENARIOS (`validate,token,register,sustain`), BENCH_DATABASE_URL (default `memory://`),
+ * (/validate), BENCH_RUNTIMES (`bun,node`), BENCH_SCENARIOS (`validate,token,register,algorithms,sustain`), BENCH_DATABASE_URL (default `memory://`),
  * BENCH_NOTE (load conditions, printed with the results), BENCH_OUT (default docs/benchmarks.md).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -39,7 +39,9 @@ const settings = {
   connections: intSetting('BENCH_CONNECTIONS', 32),
   cores: os.availableParallelism(),
   runtimes: (env.BENCH_RUNTIMES ?? 'bun,node').split(',').map((r) => r.trim()) as Runtime[],
-  scenarios: new Set((env.BENCH_SCENARIOS ?? 'validate,token,register,sustain').split(',')),
+  scenarios: new Set(
+    (env.BENCH_SCENARIOS ?? 'validate,token,register,algorithms,sustain').split(','),
+  ),
   databaseUrl: env.BENCH_DATABASE_URL ?? 'memory://',
   note: env.BENCH_NOTE ?? '',
   out: env.BENCH_OUT ?? `${ROOT}docs/benchmarks.md`,
@@ -50,6 +52,23 @@ for (const runtime of settings.runtimes) {
 }
 
 const JWT_SECRET = 'bench-only-secret-0123456789abcdef0123456789'
+/** The key-pair algorithms measured against HS256 (the `algorithms` scenario). */
+const ASYMMETRIC = ['EdDSA', 'ES256'] as const
+type Asymmetric = (typeof ASYMMETRIC)[number]
+
+/** A new private key for `alg`, as the PKCS#8 PEM that JWT_PRIVATE_KEY takes. */
+async function privateKeyPem(alg: Asymmetric): Promise<string> {
+  const params = alg === 'EdDSA' ? { name: 'Ed25519' } : { name: 'ECDSA', namedCurve: 'P-256' }
+  const pair = (await crypto.subtle.generateKey(params, true, ['sign'])) as CryptoKeyPair
+  const der = Buffer.from(await crypto.subtle.exportKey('pkcs8', pair.privateKey)).toString(
+    'base64',
+  )
+  return [
+    '-----BEGIN PRIVATE KEY-----',
+    ...(der.match(/.{1,64}/g) ?? []),
+    '-----END PRIVATE KEY-----',
+  ].join('\n')
+}
 const USER = { name: 'Bench User', username: 'benchuser', password: 'correct horse battery staple' }
 /** More distinct tokens than the verified-token cache holds, so every request of the sustained phase misses it. */
 const DISTINCT_TOKENS = 20_000
@@ -265,7 +284,12 @@ const median = (values: number[]) => {
   return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2
 }
 
-type ScenarioId = 'validate' | 'token' | 'register'
+type ScenarioId =
+  | 'validate'
+  | 'token'
+  | 'register'
+  | `${'token' | 'validate'}-${Asymmetric}`
+  | 'jwks'
 
 /** The measurements of one scenario: the subject, its yardstick, round by round. */
 interface Comparison {
@@ -328,16 +352,30 @@ async function benchRuntime(runtime: Runtime): Promise<RuntimeReport> {
   const version = await runtimeVersion(runtime)
   const has = (scenario: string) => settings.scenarios.has(scenario)
   log(`${version}: starting the service and the bare app`)
-  const service = await startServer('service', runtime, `src/entry/${runtime}.ts`, {
+  const serviceEnv = {
     NODE_ENV: 'production',
     DATABASE_URL: settings.databaseUrl,
     JWT_SECRET,
     // One load generator is one client address: per-address limits would measure the throttle.
     THROTTLE_LOGIN_ADDRESS_MAX: '0',
     THROTTLE_REGISTER_ADDRESS_MAX: '0',
-  })
+  }
+  const service = await startServer('service', runtime, `src/entry/${runtime}.ts`, serviceEnv)
   const bare = await startServer('bare', runtime, 'bench/bare.ts', {})
+  // The same service signing with a key pair, on a database of its own (PGlite) or the same one.
+  const signedWith = new Map<Asymmetric, Server>()
   try {
+    if (has('algorithms')) {
+      for (const alg of ASYMMETRIC) {
+        const server = await startServer(`service (${alg})`, runtime, `src/entry/${runtime}.ts`, {
+          ...serviceEnv,
+          ALGORITHM: alg,
+          JWT_PRIVATE_KEY: await privateKeyPem(alg),
+          JWT_ISSUER: 'https://auth.bench.invalid',
+        })
+        signedWith.set(alg, server)
+      }
+    }
     const startKiB = rssKiB(service.pid)
     const bareStartKiB = rssKiB(bare.pid)
     // A Postgres database kept from an earlier run already has the user: 409 is fine.
@@ -348,6 +386,23 @@ async function benchRuntime(runtime: Runtime): Promise<RuntimeReport> {
     }).toString()
     const formType = 'application/x-www-form-urlencoded'
     const login = await post(`${service.url}/token`, form, formType)
+    const accessTokens = new Map<Asymmetric, string>()
+    for (const [alg, server] of signedWith) {
+      await post(`${server.url}/register`, JSON.stringify(USER), 'application/json', [409])
+      accessTokens.set(
+        alg,
+        String((await post(`${server.url}/token`, form, formType)).access_token),
+      )
+    }
+    const validateWith = (alg: Asymmetric) => ({
+      ...validateLoad,
+      headers: { authorization: `Bearer ${accessTokens.get(alg)}` },
+    })
+    const jwksLoad = {
+      path: '/.well-known/jwks.json',
+      method: 'GET' as const,
+      connections: settings.connections,
+    }
     const validateLoad = {
       path: '/validate',
       method: 'POST' as const,
@@ -376,6 +431,10 @@ async function benchRuntime(runtime: Runtime): Promise<RuntimeReport> {
     await load(service, { ...validateLoad, durationSeconds: warmup })
     if (has('token')) await load(service, { ...tokenLoad, durationSeconds: warmup })
     if (has('register')) await load(service, { ...registerLoad(), durationSeconds: warmup })
+    for (const [alg, server] of signedWith) {
+      await load(server, { ...validateWith(alg), durationSeconds: warmup })
+      await load(server, { ...tokenLoad, durationSeconds: warmup })
+    }
     const warmKiB = rssKiB(service.pid)
 
     const comparisons: Comparison[] = []
@@ -409,7 +468,63 @@ async function benchRuntime(runtime: Runtime): Promise<RuntimeReport> {
         rounds: [],
       })
     }
+    for (const alg of signedWith.keys()) {
+      comparisons.push(
+        {
+          id: `token-${alg}`,
+          label: `\`POST /token\` (login) signed with ${alg}, ${cores} connections`,
+          subject: `service, ${alg}`,
+          yardstick: 'service, HS256',
+          rounds: [],
+        },
+        {
+          id: `validate-${alg}`,
+          label: `\`POST /validate\`, one valid ${alg} token, ${settings.connections} connections`,
+          subject: `service, ${alg}`,
+          yardstick: 'service, HS256',
+          rounds: [],
+        },
+      )
+    }
+    if (signedWith.has('EdDSA')) {
+      comparisons.push({
+        id: 'jwks',
+        label: `\`GET /.well-known/jwks.json\`, ${settings.connections} connections`,
+        subject: 'service, EdDSA',
+        yardstick: 'bare Hono app: a constant key set',
+        rounds: [],
+      })
+    }
+    /** A key-pair service against the HS256 one, in turn, under the same load. */
+    const againstHs256 = async (
+      round: number,
+      server: Server,
+      subjectLoad: Omit<LoadSpec, 'url' | 'durationSeconds'> & { path: string },
+      yardstickLoad: Omit<LoadSpec, 'url' | 'durationSeconds'> & { path: string },
+    ) => {
+      const [subject, yardstick] = await inTurn<[Measurement, Measurement]>(
+        round,
+        () => load(server, { ...subjectLoad, durationSeconds: d }),
+        () => load(service, { ...yardstickLoad, durationSeconds: d }),
+      )
+      return { subject, yardstick }
+    }
+    const signer = (alg: Asymmetric) => signedWith.get(alg) as Server
     const measure: Record<ScenarioId, (round: number) => Promise<Comparison['rounds'][number]>> = {
+      'token-EdDSA': (round) => againstHs256(round, signer('EdDSA'), tokenLoad, tokenLoad),
+      'token-ES256': (round) => againstHs256(round, signer('ES256'), tokenLoad, tokenLoad),
+      'validate-EdDSA': (round) =>
+        againstHs256(round, signer('EdDSA'), validateWith('EdDSA'), validateLoad),
+      'validate-ES256': (round) =>
+        againstHs256(round, signer('ES256'), validateWith('ES256'), validateLoad),
+      jwks: async (round) => {
+        const [subject, yardstick] = await inTurn<[Measurement, Measurement]>(
+          round,
+          () => load(signer('EdDSA'), { ...jwksLoad, durationSeconds: d }),
+          () => load(bare, { ...jwksLoad, durationSeconds: d }),
+        )
+        return { subject, yardstick }
+      },
       validate: async (round) => {
         const [subject, yardstick] = await inTurn<[Measurement, Measurement]>(
           round,
@@ -492,6 +607,7 @@ async function benchRuntime(runtime: Runtime): Promise<RuntimeReport> {
   } finally {
     await service.stop()
     await bare.stop()
+    for (const server of signedWith.values()) await server.stop()
   }
 }
 
@@ -579,6 +695,17 @@ function targetRows(report: RuntimeReport): string[] {
     const t = medianRatio(token)
     rows.push(
       `| ${report.version} | \`/token\` >= 0.85x raw Argon2id verify (${report.engine}) | ${fmt(t, 2)}x | ${verdict(t >= 0.85)} |`,
+    )
+  }
+  for (const [scenario, what] of [
+    ['token', 'a login'],
+    ['validate', '`/validate` (verified-token cache)'],
+  ] as const) {
+    const eddsa = byId(`${scenario}-EdDSA`)
+    if (eddsa === undefined) continue
+    const r = medianRatio(eddsa)
+    rows.push(
+      `| ${report.version} | ${what} signed with EdDSA within 5% of HS256 (>= 0.95x) | ${fmt(r, 2)}x | ${verdict(r >= 0.95)} |`,
     )
   }
   const memory = report.memory
