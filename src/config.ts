@@ -199,6 +199,9 @@ const envSchema = z.object({
 
 type Env = z.infer<typeof envSchema>
 
+/** The names of every setting {@link parseConfig} reads (what a launcher may pass on to the service). */
+export const SETTING_NAMES: readonly string[] = Object.freeze(Object.keys(envSchema.shape))
+
 /**
  * Parses configuration from a flat record (process.env, Worker bindings, or a test object).
  * Pure apart from generating a random development secret when none is given.

@@ -9,6 +9,8 @@ import { forwardAuthRequest } from './forward-auth'
 type App = ReturnType<typeof createApp>
 
 let built: { env: Env; app: App } | undefined
+/** The configuration error last logged by this isolate: each is logged once, not per request. */
+let reported: string | undefined
 
 /**
  * Builds the app from the Worker's bindings: configuration, the Neon HTTP database and the app,
@@ -40,8 +42,15 @@ export default {
       app = appFor(env)
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error
-      console.error(error.message)
-      return Response.json({ detail: 'Internal Server Error' }, { status: 500 })
+      if (error.message !== reported) {
+        reported = error.message
+        createLogger(console.error).error('config_error', { message: error.message })
+      }
+      // The reasons (setting names, never values) stay in the log: they are the operator's business.
+      return Response.json(
+        { detail: 'Service unavailable: the server is not configured correctly' },
+        { status: 503 },
+      )
     }
     return app.fetch(forwardAuthRequest(request), env, ctx)
   },
