@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { type Argon2Params, DEFAULT_ARGON2_PARAMS } from './auth/password'
 import { DEFAULT_SESSION_OPTIONS, type SessionOptions } from './auth/sessions'
 import { DEFAULT_THROTTLE_RULES, type ThrottleRules } from './auth/throttle'
+import { LOG_LEVELS, type LogLevel } from './logger'
 
 /** Where the users live. `pglite` with `dataDir: null` is an in-memory database. */
 export type DatabaseConfig =
@@ -33,6 +34,8 @@ export interface Config {
   sessions: SessionOptions
   security: SecurityConfig
   server: ServerLimits
+  /** The least severe log level written (LOG_LEVEL). */
+  logLevel: LogLevel
   /** Human-readable warnings the entry point should log at start-up (never containing secrets). */
   warnings: string[]
 }
@@ -195,6 +198,10 @@ const envSchema = z.object({
   THROTTLE_REGISTER_WINDOW_SECONDS: intInRange(1, 86_400, T.registerAddress.windowSeconds),
   THROTTLE_REFRESH_MAX: intInRange(0, 1_000_000, T.refreshFamily.max),
   THROTTLE_REFRESH_WINDOW_SECONDS: intInRange(1, 86_400, T.refreshFamily.windowSeconds),
+  LOG_LEVEL: z.preprocess(
+    emptyAsUndefined,
+    z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  ),
 })
 
 type Env = z.infer<typeof envSchema>
@@ -253,6 +260,7 @@ export function parseConfig(record: Record<string, unknown>): Config {
       keepAliveTimeoutMs: env.KEEP_ALIVE_TIMEOUT_MS,
       maxConnections: env.MAX_CONNECTIONS,
     },
+    logLevel: env.LOG_LEVEL,
     warnings,
   }
 }

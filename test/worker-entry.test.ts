@@ -56,6 +56,26 @@ describe('src/entry/worker.ts', () => {
     expect(line?.ip).toBe('2001:db8::7')
   })
 
+  it('honours LOG_LEVEL: warn drops the access lines, keeps failed validations', async () => {
+    const lines: string[] = []
+    vi.spyOn(console, 'log').mockImplementation((line: string) => void lines.push(line))
+    const env = {
+      JWT_SECRET: SECRET,
+      DATABASE_URL: 'postgres://u@db.example/auth',
+      LOG_LEVEL: 'warn',
+    }
+    const res = await worker.fetch(
+      new Request('http://worker.test/validate', {
+        method: 'POST',
+        headers: { authorization: 'Bearer not-a-token' },
+      }),
+      env as unknown as Env,
+      ctx,
+    )
+    expect(res.status).toBe(401)
+    expect(lines.map((line) => JSON.parse(line).event)).toEqual(['authn_token_invalid'])
+  })
+
   it.each([
     ['no DATABASE_URL', { NODE_ENV: 'production', JWT_SECRET: SECRET }, 'DATABASE_URL'],
     [

@@ -20,8 +20,8 @@ let reported: string | undefined
  */
 function appFor(env: Env): App {
   if (built?.env === env) return built.app
-  const logger = createLogger()
   const config = parseConfig({ DB_DRIVER: 'neon-http', ...env })
+  const logger = createLogger(console.log, config.logLevel)
   if (config.database.driver !== 'neon-http') {
     throw new ConfigError(
       `Invalid configuration:\n  DB_DRIVER: a Worker reaches its database with neon-http only, not ${config.database.driver}`,
