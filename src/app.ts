@@ -1,5 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
-import type { MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { requestId } from 'hono/request-id'
 import { secureHeaders } from 'hono/secure-headers'
@@ -20,7 +20,7 @@ import { databaseUnavailableCode, isUniqueViolation } from './db/errors'
 import { findTokenHolder } from './db/sessions'
 import { ApiError, errorResponse } from './errors'
 import type { Logger } from './logger'
-import type { ClientAddressFn } from './middleware/client-address'
+import { type ClientAddressFn, createLimitAddress } from './middleware/client-address'
 import { hardening } from './middleware/hardening'
 import { mountApiDocs } from './openapi/document'
 import { changePasswordRoutes } from './routes/change-password'
@@ -42,6 +42,11 @@ export interface AppDeps {
   sessions?: Partial<SessionOptions>
   /** The runtime's view of the client address (socket peer, CF-Connecting-IP); none by default. */
   clientAddress?: ClientAddressFn
+  /**
+   * True when `clientAddress` is the platform's word for the client and the platform's own
+   * proxies add forwarding headers (Workers): no untrusted proxy to detect (see `createLimitAddress`).
+   */
+  platformAddress?: boolean
   /** Throttling, proxy, CORS and limit settings; {@link DEFAULT_SECURITY} by default. */
   security?: SecurityConfig
   /** The clock in milliseconds (default `Date.now`): expiry, throttling windows and caches follow it. */
@@ -56,6 +61,8 @@ export interface AppServices extends Omit<AppDeps, 'sessions'> {
   sessions: SessionService
   revocation: RevocationCheck
   throttle: Throttle
+  /** The address per-address limits count for this request (see `createLimitAddress`). */
+  limitAddress<E extends AppEnv>(c: Context<E>): string | undefined
 }
 
 /** Hono's variables for this app. */
@@ -94,7 +101,18 @@ function buildServices(deps: AppDeps): AppServices {
   const now = deps.now ?? Date.now
   const security = deps.security ?? DEFAULT_SECURITY
   const options = { ...DEFAULT_SESSION_OPTIONS, ...deps.sessions }
+  const limitAddress = createLimitAddress({
+    trustedHops: security.trustProxyHops,
+    platformAddress: deps.platformAddress ?? false,
+    onUntrustedProxy: (header) =>
+      deps.logger.warn('untrusted_proxy', {
+        header,
+        message:
+          'requests arrive through a proxy while TRUST_PROXY is off: set TRUST_PROXY to the number of proxies in front, or every client shares the proxy address; from an internal address such requests count against no address',
+      }),
+  })
   return {
+    limitAddress: <E extends AppEnv>(c: Context<E>) => limitAddress(c, c.var.clientAddress),
     ...deps,
     clientAddress: deps.clientAddress ?? (() => undefined),
     security,

@@ -29,7 +29,12 @@ function appFor(env: Env): App {
   }
   for (const warning of config.warnings) logger.warn('config_warning', { message: warning })
   const { db } = openNeonHttp(config.database.url, config.database.fetchEndpoint)
-  const app = createAppFromConfig(config, { db, logger, clientAddress: cloudflareClientAddress })
+  const app = createAppFromConfig(config, {
+    db,
+    logger,
+    clientAddress: cloudflareClientAddress,
+    platformAddress: true,
+  })
   built = { env, app }
   return app
 }
