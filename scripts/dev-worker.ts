@@ -8,14 +8,21 @@
  *   for a throwaway one), served over the Postgres protocol by @electric-sql/pglite-socket.
  * The migrations are applied first, over the same HTTP protocol.
  *
- * `PORT` (default 8787) is where the Worker listens. The other settings keep their names
- * (`JWT_SECRET`, `ARGON2_*`, `ACCESS_TOKEN_EXPIRE_MINUTES`, ...) and come from the environment or
- * `.dev.vars` (see .dev.vars.example). Without a `JWT_SECRET` a random one is made for this run.
+ * `PORT` (default 8787) is where the Worker listens, unless `--port` is among the extra arguments.
+ * The other settings keep their names (`JWT_SECRET`, `THROTTLE_*`, `TRUST_PROXY`, ...) and come
+ * from the environment or `.dev.vars` (see .dev.vars.example), the environment winning. This
+ * script reads both and hands the Worker every setting itself: wrangler, given a `.dev.vars`,
+ * would ignore the environment, and with `[secrets]` in wrangler.toml it takes only the listed
+ * secrets from either. Without a `JWT_SECRET` a random one is made for this run.
  * Extra arguments go to `wrangler dev`.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { parseEnv } from 'node:util'
+import { SETTING_NAMES } from '../src/config'
 import { migrateDatabase } from '../src/db/migrate'
 import { makeDb } from '../src/db/open'
 import { startNeonLocal } from './neon-local'
@@ -23,19 +30,22 @@ import { startNeonLocal } from './neon-local'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BIN = `${ROOT}node_modules/.bin`
 const DEFAULT_PGLITE_DIR = './.data/pglite-worker'
-/** Settings passed on to the Worker as variables when set in the environment. */
-const FORWARDED = [
-  'NODE_ENV',
-  'ALGORITHM',
-  'ACCESS_TOKEN_EXPIRE_MINUTES',
-  'JWT_ISSUER',
-  'JWT_AUDIENCE',
-  'JWT_PUBLIC_KEYS',
-  'JWKS_CACHE_SECONDS',
-  'ARGON2_MEMORY_KIB',
-  'ARGON2_ITERATIONS',
-  'ARGON2_PARALLELISM',
-]
+/**
+ * The secrets wrangler.toml lists under `[secrets]`: handed over in a private env file, so
+ * wrangler shows them as hidden. Every other setting goes as a `--var` (wrangler prints those).
+ */
+const SECRETS = ['JWT_SECRET', 'DATABASE_URL', 'JWT_PRIVATE_KEY', 'INTROSPECTION_CLIENTS']
+/** Settings this script uses itself to choose the database; the Worker gets `DATABASE_URL` only. */
+const LOCAL_ONLY = new Set([
+  'PORT',
+  'PGLITE_DATA_DIR',
+  'NEON_FETCH_ENDPOINT',
+  'DB_HOST',
+  'DB_PORT',
+  'DB_USER',
+  'DB_PASSWORD',
+  'DB_NAME',
+])
 
 const cleanups: (() => Promise<void>)[] = []
 const cleanup = async () => {
@@ -44,7 +54,9 @@ const cleanup = async () => {
 }
 
 /** A Postgres URL for the database behind the local Neon endpoint, started if need be. */
-async function backingDatabase(env: NodeJS.ProcessEnv): Promise<{ url: string; label: string }> {
+async function backingDatabase(
+  env: Record<string, string | undefined>,
+): Promise<{ url: string; label: string }> {
   const url = env.DATABASE_URL
   if (url !== undefined && /^postgres(ql)?:\/\//.test(url)) {
     return { url, label: `Postgres at ${new URL(url).host}` }
@@ -70,17 +82,43 @@ async function backingDatabase(env: NodeJS.ProcessEnv): Promise<{ url: string; l
   }
 }
 
-function devVarsHas(name: string): boolean {
+/**
+ * The settings for the Worker: those of `.dev.vars` (if any), overridden by those set in the
+ * environment. Empty values count as unset, as in the service's configuration.
+ */
+function workerSettings(env: NodeJS.ProcessEnv): Record<string, string> {
   const file = `${ROOT}.dev.vars`
-  return (
-    existsSync(file) &&
-    new RegExp(`^[ \\t]*${name}[ \\t]*=[ \\t]*\\S`, 'm').test(readFileSync(file, 'utf8'))
-  )
+  const fromFile = existsSync(file) ? parseEnv(readFileSync(file, 'utf8')) : {}
+  const settings: Record<string, string> = {}
+  for (const name of SETTING_NAMES) {
+    const value = env[name] || fromFile[name]
+    if (value !== undefined && value !== '') settings[name] = value
+  }
+  return settings
 }
+
+/**
+ * `NAME='value'` for wrangler's env file: quoted so nothing is unescaped, with `$` escaped since
+ * wrangler expands `$NAME` references in these values.
+ */
+function envFileLine(name: string, value: string): string {
+  const quote = ["'", '`', '"'].find((q) => !value.includes(q))
+  if (quote === undefined || /[\r\n]/.test(value)) {
+    throw new Error(
+      `${name} holds a line break or all three quote characters: wrangler cannot take it`,
+    )
+  }
+  return `${name}=${quote}${value.replaceAll('$', '\\$')}${quote}`
+}
+
+/** True when `--port` is among the arguments meant for `wrangler dev`. */
+const choosesPort = (args: string[]) =>
+  args.some((arg) => arg === '--port' || arg.startsWith('--port='))
 
 async function main(): Promise<number> {
   const env = process.env
-  const backing = await backingDatabase(env)
+  const settings = workerSettings(env)
+  const backing = await backingDatabase(settings)
   const pglite = backing.label.startsWith('PGlite')
   const neon = await startNeonLocal({
     databaseUrl: backing.url,
@@ -94,34 +132,43 @@ async function main(): Promise<number> {
   await migrateDatabase(handle)
   console.log(`dev:worker: ${backing.label}, migrated, behind the local Neon endpoint ${neon.url}`)
 
-  const childEnv: NodeJS.ProcessEnv = {
-    ...env,
-    PATH: `${BIN}:${env.PATH ?? ''}`,
-    DATABASE_URL: backing.url,
-    WRANGLER_SEND_METRICS: env.WRANGLER_SEND_METRICS ?? 'false',
-    CLOUDFLARE_CF_FETCH_ENABLED: env.CLOUDFLARE_CF_FETCH_ENABLED ?? 'false',
+  const vars: Record<string, string> = { NODE_ENV: 'development' }
+  for (const [name, value] of Object.entries(settings)) {
+    if (!LOCAL_ONLY.has(name)) vars[name] = value
   }
-  if (env.JWT_SECRET === undefined && !devVarsHas('JWT_SECRET')) {
-    childEnv.JWT_SECRET = Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) =>
+  vars.DATABASE_URL = backing.url
+  vars.NEON_FETCH_ENDPOINT = neon.url
+  if (vars.JWT_SECRET === undefined) {
+    vars.JWT_SECRET = Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) =>
       b.toString(16).padStart(2, '0'),
     ).join('')
     console.log('dev:worker: JWT_SECRET is not set: using a random one; tokens end with this run.')
   }
-  // Secrets used only by some setups (wrangler.toml lists them as required): unset is empty.
-  for (const name of ['JWT_PRIVATE_KEY', 'INTROSPECTION_CLIENTS']) {
-    if (env[name] === undefined && !devVarsHas(name)) childEnv[name] = ''
+  // Given an env file, wrangler reads no .dev.vars; the file is readable by this user only.
+  const secretsDir = mkdtempSync(join(tmpdir(), 'edge-auth-dev-worker-'))
+  cleanups.push(async () => rmSync(secretsDir, { recursive: true, force: true }))
+  const secretsFile = join(secretsDir, 'secrets.env')
+  const secretLines = SECRETS.map((name) => envFileLine(name, vars[name] ?? ''))
+  writeFileSync(secretsFile, `${secretLines.join('\n')}\n`, { mode: 0o600 })
+
+  const childEnv: NodeJS.ProcessEnv = {
+    ...env,
+    PATH: `${BIN}:${env.PATH ?? ''}`,
+    WRANGLER_SEND_METRICS: env.WRANGLER_SEND_METRICS ?? 'false',
+    CLOUDFLARE_CF_FETCH_ENABLED: env.CLOUDFLARE_CF_FETCH_ENABLED ?? 'false',
   }
-  const vars: Record<string, string> = { NODE_ENV: 'development', NEON_FETCH_ENDPOINT: neon.url }
-  for (const name of FORWARDED) {
-    const value = env[name]
-    if (value !== undefined && value !== '') vars[name] = value
-  }
+  // wrangler also reads the listed secrets from its own environment: the file is their one source.
+  for (const name of SECRETS) delete childEnv[name]
+  const extra = process.argv.slice(2)
   const args = [
     `${BIN}/wrangler`,
     'dev',
-    `--port=${env.PORT ?? '8787'}`,
-    ...Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
-    ...process.argv.slice(2),
+    ...(choosesPort(extra) ? [] : [`--port=${env.PORT || '8787'}`]),
+    `--env-file=${secretsFile}`,
+    ...Object.entries(vars)
+      .filter(([name]) => !SECRETS.includes(name))
+      .flatMap(([name, value]) => ['--var', `${name}:${value}`]),
+    ...extra,
   ]
   const node = existsSync(`${BIN}/node`) ? `${BIN}/node` : 'node'
   const wrangler: ChildProcess = spawn(node, args, { cwd: ROOT, env: childEnv, stdio: 'inherit' })

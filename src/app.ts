@@ -1,4 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
+import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { requestId } from 'hono/request-id'
 import { secureHeaders } from 'hono/secure-headers'
@@ -12,6 +13,7 @@ import { type Config, DEFAULT_OAUTH, DEFAULT_SECURITY } from './config'
 import { databaseUnavailableCode, isUniqueViolation } from './db/errors'
 import { findTokenHolder } from './db/sessions'
 import { ApiError, errorResponse } from './errors'
+import { createLimitAddress } from './middleware/client-address'
 import { hardening } from './middleware/hardening'
 import { mountApiDocs } from './openapi/document'
 import { changePasswordRoutes } from './routes/change-password'
@@ -51,7 +53,18 @@ function buildServices(deps: AppDeps): AppServices {
   const now = deps.now ?? Date.now
   const security = deps.security ?? DEFAULT_SECURITY
   const options = { ...DEFAULT_SESSION_OPTIONS, ...deps.sessions }
+  const limitAddress = createLimitAddress({
+    trustedHops: security.trustProxyHops,
+    platformAddress: deps.platformAddress ?? false,
+    onUntrustedProxy: (header) =>
+      deps.logger.warn('untrusted_proxy', {
+        header,
+        message:
+          'requests arrive through a proxy while TRUST_PROXY is off: set TRUST_PROXY to the number of proxies in front, or every client shares the proxy address; from an internal address such requests count against no address',
+      }),
+  })
   return {
+    limitAddress: <E extends AppEnv>(c: Context<E>) => limitAddress(c, c.var.clientAddress),
     ...deps,
     clientAddress: deps.clientAddress ?? (() => undefined),
     security,

@@ -11,6 +11,7 @@ import { DEFAULT_SESSION_OPTIONS, type SessionOptions } from './auth/sessions'
 import { DEFAULT_THROTTLE_RULES, type ThrottleRules } from './auth/throttle'
 import { ConfigError, settingError } from './config-error'
 import type { DatabaseConfig } from './db/client'
+import { LOG_LEVELS, type LogLevel } from './logger'
 
 export type { DatabaseConfig } from './db/client'
 
@@ -51,6 +52,8 @@ export interface Config {
   sessions: SessionOptions
   security: SecurityConfig
   server: ServerLimits
+  /** The least severe log level written (LOG_LEVEL). */
+  logLevel: LogLevel
   /** Human-readable warnings the entry point should log at start-up (never containing secrets). */
   warnings: string[]
 }
@@ -242,9 +245,16 @@ const envSchema = z.object({
   THROTTLE_REGISTER_WINDOW_SECONDS: intInRange(1, 86_400, T.registerAddress.windowSeconds),
   THROTTLE_REFRESH_MAX: intInRange(0, 1_000_000, T.refreshFamily.max),
   THROTTLE_REFRESH_WINDOW_SECONDS: intInRange(1, 86_400, T.refreshFamily.windowSeconds),
+  LOG_LEVEL: z.preprocess(
+    emptyAsUndefined,
+    z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  ),
 })
 
 type Env = z.infer<typeof envSchema>
+
+/** The names of every setting {@link parseConfig} reads (what a launcher may pass on to the service). */
+export const SETTING_NAMES: readonly string[] = Object.freeze(Object.keys(envSchema.shape))
 
 /**
  * Parses configuration from a flat record (process.env, Worker bindings, or a test object).
@@ -304,6 +314,7 @@ export function parseConfig(record: Record<string, unknown>): Config {
       keepAliveTimeoutMs: env.KEEP_ALIVE_TIMEOUT_MS,
       maxConnections: env.MAX_CONNECTIONS,
     },
+    logLevel: env.LOG_LEVEL,
     warnings,
   }
 }

@@ -1,8 +1,15 @@
 /** Fields of a log line. Callers pass identifiers and outcomes, never passwords, hashes, tokens or secrets. */
 export type LogFields = Record<string, string | number | boolean | null | undefined>
 
+/** The levels of a log line, from the most to the least verbose. */
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const
+
+/** A log line's level; as a setting (LOG_LEVEL), the least severe level written. */
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
 /** A structured logger writing one JSON object per line. */
 export interface Logger {
+  debug(event: string, fields?: LogFields): void
   info(event: string, fields?: LogFields): void
   warn(event: string, fields?: LogFields): void
   error(event: string, fields?: LogFields): void
@@ -22,12 +29,21 @@ function withoutReserved(fields: LogFields): LogFields {
 /** `{"a":1,"b":2}` without its braces, to be spliced into a line; empty for no fields. */
 const members = (fields: LogFields) => JSON.stringify(fields).slice(1, -1)
 
+const skip = () => undefined
+
 /**
  * Creates a JSON-lines logger. Every line has a UTC `ts`, a `level` and an `event`; values are
  * JSON-encoded, so a CR or LF inside a username cannot start a forged line. A child's fields are
  * encoded once, when it is made: a request's logger costs one string, not a copy per line.
+ * Lines below `level` are not written; their calls cost nothing but the call (the fields a caller
+ * builds for them excepted).
  */
-export function createLogger(write: (line: string) => void = console.log): Logger {
+export function createLogger(
+  write: (line: string) => void = console.log,
+  level: LogLevel = 'info',
+): Logger {
+  const lowest = LOG_LEVELS.indexOf(level)
+  const writes = (at: LogLevel) => LOG_LEVELS.indexOf(at) >= lowest
   const make = (bound: LogFields, boundJson: string): Logger => {
     const emit = (level: string, event: string, fields?: LogFields) => {
       let body = boundJson
@@ -44,8 +60,9 @@ export function createLogger(write: (line: string) => void = console.log): Logge
       write(body === '' ? `${head}}` : `${head},${body}}`)
     }
     return {
-      info: (event, fields) => emit('info', event, fields),
-      warn: (event, fields) => emit('warn', event, fields),
+      debug: writes('debug') ? (event, fields) => emit('debug', event, fields) : skip,
+      info: writes('info') ? (event, fields) => emit('info', event, fields) : skip,
+      warn: writes('warn') ? (event, fields) => emit('warn', event, fields) : skip,
       error: (event, fields) => emit('error', event, fields),
       child(fields) {
         const merged = { ...bound, ...withoutReserved(fields) }
@@ -115,6 +132,7 @@ export function createBatchedWriter(
 
 /** A logger that drops everything, for tests that do not look at logs. */
 export const silentLogger: Logger = {
+  debug: () => undefined,
   info: () => undefined,
   warn: () => undefined,
   error: () => undefined,

@@ -3,7 +3,7 @@
  * routes receive, and Hono's variables. A leaf: it imports only types, and nothing imports it back,
  * so routes and the app never import each other.
  */
-import type { MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
 import type { PasswordHasher } from './auth/password'
 import type { RevocationCheck } from './auth/revocation'
 import type { SessionOptions, SessionService } from './auth/sessions'
@@ -24,6 +24,11 @@ export interface AppDeps {
   sessions?: Partial<SessionOptions>
   /** The runtime's view of the client address (socket peer, CF-Connecting-IP); none by default. */
   clientAddress?: ClientAddressFn
+  /**
+   * True when `clientAddress` is the platform's word for the client and the platform's own
+   * proxies add forwarding headers (Workers): no untrusted proxy to detect (see `createLimitAddress`).
+   */
+  platformAddress?: boolean
   /** Throttling, proxy, CORS and limit settings; `DEFAULT_SECURITY` by default. */
   security?: SecurityConfig
   /** Issuer URL, key set caching and introspection clients; `DEFAULT_OAUTH` by default. */
@@ -41,6 +46,8 @@ export interface AppServices extends Omit<AppDeps, 'sessions'> {
   sessions: SessionService
   revocation: RevocationCheck
   throttle: Throttle
+  /** The address per-address limits count for this request (see `createLimitAddress`). */
+  limitAddress<E extends AppEnv>(c: Context<E>): string | undefined
 }
 
 /** Hono's variables for this app. */

@@ -184,6 +184,14 @@ describe('parseConfig', () => {
     )
   })
 
+  it('LOG_LEVEL: info by default; debug, info, warn or error; anything else refused by name', () => {
+    expect(parseConfig({}).logLevel).toBe('info')
+    for (const level of ['debug', 'info', 'warn', 'error']) {
+      expect(parseConfig({ LOG_LEVEL: level }).logLevel).toBe(level)
+    }
+    expect(() => parseConfig({ LOG_LEVEL: 'verbose' })).toThrow(/LOG_LEVEL: expected one of debug/)
+  })
+
   it('treats empty strings as unset', () => {
     expect(parseConfig({ DATABASE_URL: '', PORT: '' }).database.driver).toBe('pglite')
   })

@@ -31,10 +31,13 @@ const bunAvailable = hasBun()
 const mustRun = process.env.CI === 'true'
 if (!bunAvailable && !mustRun) console.warn('Skipping the Bun entry point test: no bun on PATH')
 
-const register = (base: string, forwardedFor: string) =>
+const register = (base: string, forwardedFor?: string) =>
   fetch(new URL('/register', base), {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-forwarded-for': forwardedFor },
+    headers: {
+      'content-type': 'application/json',
+      ...(forwardedFor === undefined ? {} : { 'x-forwarded-for': forwardedFor }),
+    },
     body: JSON.stringify({ name: 'Entry', username: unique(), password }),
   })
 
@@ -113,21 +116,27 @@ const runtimes = [
 
 describe.each(runtimes)('%s', (_name, start, enabled) => {
   it.skipIf(!enabled)(
-    'counts the socket address; X-Forwarded-For is ignored without TRUST_PROXY',
+    'counts the socket address; without TRUST_PROXY, X-Forwarded-For from an internal peer is an untrusted proxy',
     async () => {
       const server = await start(0)
       running = server
-      expect((await register(running.base, '203.0.113.1')).status).toBe(201)
-      expect((await register(running.base, '203.0.113.2')).status).toBe(201)
-      const third = await register(running.base, '203.0.113.3')
+      expect((await register(running.base)).status).toBe(201)
+      expect((await register(running.base)).status).toBe(201)
+      const third = await register(running.base)
       expect(third.status).toBe(429)
       expect(Number(third.headers.get('retry-after'))).toBeGreaterThan(0)
       expect(third.headers.get('server')).toBeNull()
       expect(third.headers.get('x-content-type-options')).toBe('nosniff')
+      // Loopback with a forwarding header: a proxy shared by every client, so no address counts.
+      expect((await register(running.base, '203.0.113.3')).status).toBe(201)
+      expect((await register(running.base, '203.0.113.4')).status).toBe(201)
       // A server writes its log lines after the turn that answered: wait for them.
       await expect
         .poll(() => requestLines(server.logs).map((l) => l.ip))
-        .toEqual(['127.0.0.1', '127.0.0.1', '127.0.0.1'])
+        .toEqual(['127.0.0.1', '127.0.0.1', '127.0.0.1', '127.0.0.1', '127.0.0.1'])
+      const warnings = server.logs.filter((l) => l.includes('"event":"untrusted_proxy"'))
+      expect(warnings).toHaveLength(1)
+      expect(warnings[0]).toContain('"header":"x-forwarded-for"')
     },
   )
 

@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { DEFAULT_SECURITY } from '../src/config'
+import { startService } from '../src/entry/server'
 import { createBatchedWriter, createLogger } from '../src/logger'
 import { makeTestApp, TEST_PEER_HEADER, TEST_SECRET, type TestApp } from './support/app'
 import { forgeJwt, nowSeconds } from './support/jwt'
@@ -238,5 +239,60 @@ describe('createBatchedWriter', () => {
     writer.flush()
     for (const timer of timers) timer.flush()
     expect(chunks).toHaveLength(2)
+  })
+})
+
+describe('LOG_LEVEL', () => {
+  const everyLevel = (level?: 'debug' | 'info' | 'warn' | 'error') => {
+    const out: string[] = []
+    const log = createLogger((line) => out.push(line), level).child({ request_id: 'r' })
+    log.debug('d')
+    log.info('i')
+    log.warn('w')
+    log.error('e')
+    return out.map((line) => (JSON.parse(line) as Line).event)
+  }
+
+  it('writes the lines at or above the level, children included; info by default', () => {
+    expect(everyLevel('debug')).toEqual(['d', 'i', 'w', 'e'])
+    expect(everyLevel()).toEqual(['i', 'w', 'e'])
+    expect(everyLevel('info')).toEqual(['i', 'w', 'e'])
+    expect(everyLevel('warn')).toEqual(['w', 'e'])
+    expect(everyLevel('error')).toEqual(['e'])
+  })
+
+  it('Bun and Node (startService): LOG_LEVEL=warn drops access lines, keeps failed validations', async () => {
+    const written: string[] = []
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      written.push(String(chunk))
+      return true
+    })
+    try {
+      const service = await startService({
+        DATABASE_URL: 'memory://',
+        JWT_SECRET: TEST_SECRET,
+        LOG_LEVEL: 'warn',
+      })
+      try {
+        await service.app.request('/healthz')
+        const res = await service.app.request('/validate', {
+          method: 'POST',
+          headers: { authorization: 'Bearer not-a-token' },
+        })
+        expect(res.status).toBe(401)
+        await new Promise((resolve) => setTimeout(resolve, 120))
+      } finally {
+        await service.close()
+      }
+    } finally {
+      write.mockRestore()
+    }
+    const events = written
+      .join('')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Line)
+    expect(events.map((line) => line.event)).toEqual(['authn_token_invalid'])
+    expect(events[0]?.level).toBe('warn')
   })
 })

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { usernameKey } from '../src/auth/credentials'
 import { addressBucket } from '../src/auth/throttle'
 import { DEFAULT_SECURITY, type SecurityConfig } from '../src/config'
+import { isInternalAddress } from '../src/middleware/client-address'
 import { expect429 } from './contract/target'
 import { makeTestApp, TEST_PEER_HEADER, type TestApp } from './support/app'
 
@@ -442,6 +443,91 @@ describe('TRUST_PROXY: the address comes from X-Forwarded-For', () => {
     const client = uniqueAddress()
     for (let i = 0; i < 3; i++) await viaProxy(`192.0.2.${i + 1}, ${client}`)
     await expect429(await viaProxy(`192.0.2.99, ${client}`))
+  })
+
+  it('does not report the proxy it was told about', () => {
+    expect(t.logs.filter((line) => line.includes('"untrusted_proxy"'))).toEqual([])
+  })
+})
+
+describe('behind a proxy the service was not told about (TRUST_PROXY off)', () => {
+  let t: TestApp
+  const gateway = '10.0.0.7'
+  beforeAll(async () => {
+    t = await makeTestApp({
+      security: security({
+        loginAddress: { max: 3, windowSeconds: 900, lockoutSeconds: 900 },
+        registerAddress: { max: 2, windowSeconds: 3600, lockoutSeconds: 3600 },
+      }),
+    })
+  })
+  afterAll(() => t.close())
+
+  const proxied = { [TEST_PEER_HEADER]: gateway, 'x-forwarded-for': '203.0.113.66' }
+  const warnings = () =>
+    t.logs.map((line) => JSON.parse(line)).filter((line) => line.event === 'untrusted_proxy')
+
+  it('says so once, on the first request that counts attempts, naming the header and never its value', async () => {
+    const validate = await t.app.request('/validate', { method: 'POST', headers: proxied })
+    expect(validate.status).toBe(401)
+    expect(warnings()).toEqual([])
+    for (let i = 0; i < 3; i++) {
+      await loginFrom(t, { username: uniqueName('gw'), password: 'wrong-pass' }, proxied)
+    }
+    const [warning, ...more] = warnings()
+    expect(more).toEqual([])
+    expect(warning).toMatchObject({ level: 'warn', header: 'x-forwarded-for' })
+    expect(warning.message).toContain('TRUST_PROXY')
+    expect(JSON.stringify(warning)).not.toContain('203.0.113.66')
+  })
+
+  it("one client's failures through the gateway block neither other users' logins nor registrations", async () => {
+    const username = uniqueName('gwuser')
+    expect((await t.register({ name: 'Behind', username, password })).status).toBe(201)
+    for (let i = 0; i < 6; i++) {
+      const res = await loginFrom(t, { username: uniqueName('gw'), password: 'wrong' }, proxied)
+      expect(res.status).toBe(401)
+    }
+    expect((await loginFrom(t, { username, password }, proxied)).status).toBe(200)
+    for (let i = 0; i < 3; i++) {
+      const res = await t.app.request('/register', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...proxied },
+        body: JSON.stringify({ name: 'Behind', username: uniqueName('gwreg'), password }),
+      })
+      expect(res.status).toBe(201)
+    }
+  })
+
+  it('the per-account limit still holds through the gateway', async () => {
+    const username = uniqueName('gwacct')
+    expect((await t.register({ name: 'Behind', username, password })).status).toBe(201)
+    for (let i = 0; i < 5; i++) await loginFrom(t, { username, password: 'wrong-pass' }, proxied)
+    await expect429(await loginFrom(t, { username, password }, proxied))
+  })
+
+  it('counts an internal client that sends no forwarding header, and any client from the internet', async () => {
+    const cases: Record<string, string>[] = [
+      { [TEST_PEER_HEADER]: '10.0.0.8' },
+      { [TEST_PEER_HEADER]: uniqueAddress(), forwarded: 'for=192.0.2.1' },
+      { [TEST_PEER_HEADER]: '2001:db8:77::1', 'x-real-ip': '192.0.2.1' },
+    ]
+    for (const headers of cases) {
+      for (let i = 0; i < 3; i++) {
+        await loginFrom(t, { username: uniqueName('cnt'), password: 'wrong-pass' }, headers)
+      }
+      await expect429(
+        await loginFrom(t, { username: uniqueName('cnt'), password: 'wrong-pass' }, headers),
+      )
+    }
+  })
+
+  it('knows internal addresses: loopback, private, shared, link-local', () => {
+    const internal = ['127.0.0.1', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1']
+    internal.push('100.64.0.1', '169.254.1.1', '::1', 'fd12:3456::1', 'fc00::1', 'fe80::1')
+    for (const address of internal) expect(isInternalAddress(address), address).toBe(true)
+    const external = ['8.8.8.8', '172.32.0.1', '100.128.0.1', '192.0.2.1', '2001:db8::1', 'fd::1']
+    for (const address of external) expect(isInternalAddress(address), address).toBe(false)
   })
 })
 

@@ -1,7 +1,7 @@
 /**
  * The Worker entry point's own logic, called in process: configuration from the bindings, the
- * Neon HTTP driver only, the client address from CF-Connecting-IP, and a generic 500 (details in
- * the log only) when the bindings are wrong.
+ * Neon HTTP driver only, the client address from CF-Connecting-IP, and a 503 with a JSON body
+ * (details in the log only, once per isolate) when the bindings are wrong.
  * The Worker itself, in workerd, runs the whole contract suite (test/contract.test.ts).
  */
 import type { ExecutionContext } from 'hono'
@@ -56,6 +56,26 @@ describe('src/entry/worker.ts', () => {
     expect(line?.ip).toBe('2001:db8::7')
   })
 
+  it('honours LOG_LEVEL: warn drops the access lines, keeps failed validations', async () => {
+    const lines: string[] = []
+    vi.spyOn(console, 'log').mockImplementation((line: string) => void lines.push(line))
+    const env = {
+      JWT_SECRET: SECRET,
+      DATABASE_URL: 'postgres://u@db.example/auth',
+      LOG_LEVEL: 'warn',
+    }
+    const res = await worker.fetch(
+      new Request('http://worker.test/validate', {
+        method: 'POST',
+        headers: { authorization: 'Bearer not-a-token' },
+      }),
+      env as unknown as Env,
+      ctx,
+    )
+    expect(res.status).toBe(401)
+    expect(lines.map((line) => JSON.parse(line).event)).toEqual(['authn_token_invalid'])
+  })
+
   it.each([
     ['no DATABASE_URL', { NODE_ENV: 'production', JWT_SECRET: SECRET }, 'DATABASE_URL'],
     [
@@ -69,11 +89,24 @@ describe('src/entry/worker.ts', () => {
       'DB_DRIVER',
     ],
     ['a PGlite URL', { JWT_SECRET: SECRET, DATABASE_URL: 'memory://' }, 'DB_DRIVER'],
-  ])('%s: a generic 500, the reason in the log only', async (_case, env, name) => {
+  ])('%s: a 503 with a JSON detail, the reason in the log only', async (_case, env, name) => {
     const { res, errors } = await call(env)
-    expect(res.status).toBe(500)
-    expect(await res.json()).toEqual({ detail: 'Internal Server Error' })
+    expect(res.status).toBe(503)
+    expect(await res.json()).toEqual({
+      detail: 'Service unavailable: the server is not configured correctly',
+    })
+    expect(JSON.parse(errors)).toMatchObject({ level: 'error', event: 'config_error' })
     expect(errors).toContain(name)
     expect(errors).not.toContain(SECRET)
+  })
+
+  it('logs a configuration error once per isolate, not once per request', async () => {
+    const env = { JWT_SECRET: SECRET, DATABASE_URL: 'postgres://u@db.example/auth' }
+    const bad = { ...env, THROTTLE_LOGIN_ACCOUNT_MAX: 'many' }
+    const first = await call(bad)
+    const again = await call({ ...bad })
+    expect([first.res.status, again.res.status]).toEqual([503, 503])
+    expect(first.errors).toContain('THROTTLE_LOGIN_ACCOUNT_MAX')
+    expect(again.errors).toBe('')
   })
 })

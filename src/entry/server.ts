@@ -32,7 +32,6 @@ export async function startService(
 ): Promise<ServerService> {
   const output = createBatchedWriter((chunk) => process.stdout.write(chunk), LOG_BATCHING)
   process.on('exit', output.flush)
-  const logger = createLogger(output.line)
   let config: Config
   try {
     config = parseConfig(env)
@@ -43,6 +42,7 @@ export async function startService(
     }
     throw error
   }
+  const logger = createLogger(output.line, config.logLevel)
   for (const warning of config.warnings) logger.warn('config_warning', { message: warning })
   if (config.database.driver === 'pglite' && config.database.dataDir !== null) {
     mkdirSync(config.database.dataDir, { recursive: true })

@@ -9,6 +9,8 @@ import { forwardAuthRequest } from './forward-auth'
 type App = ReturnType<typeof createApp>
 
 let built: { env: Env; app: Promise<App> } | undefined
+/** The configuration error last logged by this isolate: each is logged once, not per request. */
+let reported: string | undefined
 
 /**
  * Builds the app from the Worker's bindings: configuration, the Neon HTTP database and the app,
@@ -24,8 +26,8 @@ function appFor(env: Env): Promise<App> {
 }
 
 async function buildApp(env: Env): Promise<App> {
-  const logger = createLogger()
   const config = parseConfig({ DB_DRIVER: 'neon-http', ...env })
+  const logger = createLogger(console.log, config.logLevel)
   if (config.database.driver !== 'neon-http') {
     throw new ConfigError(
       `Invalid configuration:\n  DB_DRIVER: a Worker reaches its database with neon-http only, not ${config.database.driver}`,
@@ -33,7 +35,12 @@ async function buildApp(env: Env): Promise<App> {
   }
   for (const warning of config.warnings) logger.warn('config_warning', { message: warning })
   const { db } = openNeonHttp(config.database.url, config.database.fetchEndpoint)
-  return createAppFromConfig(config, { db, logger, clientAddress: cloudflareClientAddress })
+  return createAppFromConfig(config, {
+    db,
+    logger,
+    clientAddress: cloudflareClientAddress,
+    platformAddress: true,
+  })
 }
 
 /** The Cloudflare Workers entry point (module syntax). */
@@ -44,8 +51,15 @@ export default {
       app = await appFor(env)
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error
-      console.error(error.message)
-      return Response.json({ detail: 'Internal Server Error' }, { status: 500 })
+      if (error.message !== reported) {
+        reported = error.message
+        createLogger(console.error).error('config_error', { message: error.message })
+      }
+      // The reasons (setting names, never values) stay in the log: they are the operator's business.
+      return Response.json(
+        { detail: 'Service unavailable: the server is not configured correctly' },
+        { status: 503 },
+      )
     }
     return app.fetch(forwardAuthRequest(request), env, ctx)
   },

@@ -73,3 +73,69 @@ export function resolveClientAddress(
     return undefined
   }
 }
+
+/** The headers by which a proxy tells who its client was. */
+const FORWARDING_HEADERS = ['x-forwarded-for', 'forwarded', 'x-real-ip'] as const
+
+/**
+ * True for an address no client on the internet connects from: loopback, private (RFC 1918,
+ * RFC 4193), shared (RFC 6598) and link-local. Expects the canonical spelling of
+ * {@link normalizeAddress}.
+ */
+export function isInternalAddress(address: string): boolean {
+  if (!address.includes(':')) {
+    const [a = 0, b = 0] = address.split('.').map(Number)
+    return (
+      a === 10 ||
+      a === 127 ||
+      (a === 172 && b >= 16 && b <= 31) ||
+      (a === 192 && b === 168) ||
+      (a === 169 && b === 254) ||
+      (a === 100 && b >= 64 && b <= 127)
+    )
+  }
+  if (address === '::1') return true
+  const first = address.split(':')[0] ?? ''
+  // fc00::/7 and fe80::/10; a first group of fewer than four digits has leading zeros.
+  return first.length === 4 && /^(f[cd]|fe[89ab])/.test(first)
+}
+
+/** Options of {@link createLimitAddress}. */
+export interface LimitAddressOptions {
+  /** TRUST_PROXY: with trusted proxies the resolved address is the client's already. */
+  trustedHops: number
+  /**
+   * True when the runtime's address is the platform's word for the client (CF-Connecting-IP on
+   * Workers), whose own proxies add forwarding headers: nothing to detect then.
+   */
+  platformAddress: boolean
+  /** Called once, for the first request seen with a forwarding header while none is trusted. */
+  onUntrustedProxy(header: string): void
+}
+
+/**
+ * The address that per-address limits count, for the requests that count attempts (logins,
+ * password checks, registrations); other requests, `/validate` among them, never pay for it.
+ *
+ * A request bearing a forwarding header (`X-Forwarded-For`, `Forwarded`, `X-Real-IP`) while
+ * TRUST_PROXY is off came through a proxy the service was not told about: that is reported once.
+ * If moreover the connection comes from an internal address, it is most likely that proxy's, shared
+ * by every client: counting it would let one client's failures block everyone's logins and
+ * registrations, so such a request counts against no address (the per-account limit still holds).
+ * A client connecting from the internet is counted whatever headers it writes.
+ */
+export function createLimitAddress(
+  options: LimitAddressOptions,
+): (c: Context, address: string | undefined) => string | undefined {
+  if (options.trustedHops > 0 || options.platformAddress) return (_c, address) => address
+  let reported = false
+  return (c, address) => {
+    const header = FORWARDING_HEADERS.find((name) => c.req.header(name) !== undefined)
+    if (header === undefined) return address
+    if (!reported) {
+      reported = true
+      options.onUntrustedProxy(header)
+    }
+    return address !== undefined && isInternalAddress(address) ? undefined : address
+  }
+}

@@ -51,7 +51,7 @@ export function changePasswordRoutes(deps: AppServices) {
     if (problem !== null) {
       throw validationError([{ loc: ['body', 'new_password'], msg: problem, type: 'value_error' }])
     }
-    const request = { log: c.get('logger'), address: c.get('clientAddress') }
+    const request = { log: c.get('logger'), address: deps.limitAddress(c) }
     const resets = await confirmPassword(
       deps,
       request,

@@ -115,7 +115,7 @@ export function meRoutes(deps: AppServices) {
     .openapi(remove, async (c) => {
       const account = c.get('account')
       const { current_password } = c.req.valid('json')
-      const request = { log: c.get('logger'), address: c.get('clientAddress') }
+      const request = { log: c.get('logger'), address: deps.limitAddress(c) }
       const resets = await confirmPassword(
         deps,
         request,

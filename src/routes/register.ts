@@ -79,24 +79,21 @@ const route = createRoute({
 export function registerRoutes(deps: AppServices) {
   return createRouter().openapi(route, async (c) => {
     const { name, username, password } = c.req.valid('json')
-    const outcome = await deps.throttle.countRegistration(
-      c.get('clientAddress'),
-      async (counter) => {
-        const hashedPassword = await deps.passwords.hash(password)
-        const created = await insertUserCountingAttempt(
-          deps.db,
-          {
-            name,
-            username,
-            usernameKey: usernameKey(username),
-            usernameSkeleton: usernameSkeleton(username),
-            hashedPassword,
-          },
-          counter,
-        )
-        return { value: created, count: created.count }
-      },
-    )
+    const outcome = await deps.throttle.countRegistration(deps.limitAddress(c), async (counter) => {
+      const hashedPassword = await deps.passwords.hash(password)
+      const created = await insertUserCountingAttempt(
+        deps.db,
+        {
+          name,
+          username,
+          usernameKey: usernameKey(username),
+          usernameSkeleton: usernameSkeleton(username),
+          hashedPassword,
+        },
+        counter,
+      )
+      return { value: created, count: created.count }
+    })
     if (outcome.refused) {
       if (outcome.refused.blockStarted) {
         c.get('logger').warn('excess_rate_limit_exceeded', {

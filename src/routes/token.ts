@@ -119,7 +119,7 @@ export function tokenRoutes(deps: AppServices) {
           'grant_type must be "password" or "refresh_token"',
         )
       }
-      const request = { log: c.get('logger'), address: c.get('clientAddress') }
+      const request = { log: c.get('logger'), address: deps.limitAddress(c) }
       const tokens =
         grant === 'password'
           ? await passwordGrant(deps, request, form)

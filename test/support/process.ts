@@ -49,6 +49,8 @@ export interface StartOptions {
   command: string
   args: string[]
   env: Record<string, string>
+  /** Working directory; the repository root unless given. */
+  cwd?: string
   /** Matched against the output; its first group is the server's URL. */
   ready: RegExp
   timeoutMs?: number
@@ -86,7 +88,7 @@ export function startServer(options: StartOptions): Promise<ServerProcess> {
     })
   }
   const child = spawn(options.command, options.args, {
-    cwd: ROOT,
+    cwd: options.cwd ?? ROOT,
     env: options.env,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
