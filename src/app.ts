@@ -8,7 +8,7 @@ import { createRevocationCheck } from './auth/revocation'
 import { createSessionService, DEFAULT_SESSION_OPTIONS } from './auth/sessions'
 import { createThrottle } from './auth/throttle'
 import { createVerifiedTokenCache } from './auth/token-cache'
-import { createTokenService } from './auth/tokens'
+import { createTokenService, type TokenService } from './auth/tokens'
 import { type Config, DEFAULT_OAUTH, DEFAULT_SECURITY } from './config'
 import { databaseUnavailableCode, isUniqueViolation } from './db/errors'
 import { findTokenHolder } from './db/sessions'
@@ -155,8 +155,7 @@ export async function createAppFromConfig(
   config: Config,
   runtime: Pick<AppDeps, 'db' | 'logger'> & Partial<AppDeps>,
 ) {
-  const tokens = createVerifiedTokenCache(createTokenService(config.jwt))
-  await tokens.ready()
+  const tokens = runtime.tokens ?? (await tokenServiceFor(config))
   return createApp({
     passwords: createPasswordHasher({ params: config.argon2 }),
     tokens,
@@ -165,6 +164,17 @@ export async function createAppFromConfig(
     oauth: config.oauth,
     ...runtime,
   })
+}
+
+/**
+ * The token service of a configuration, behind the verified-token cache, with its keys imported.
+ * An entry point may build it before opening the database, so a bad key stops it at once.
+ * @throws {ConfigError} when a key cannot be imported, naming the setting.
+ */
+export async function tokenServiceFor(config: Config): Promise<TokenService> {
+  const tokens = createVerifiedTokenCache(createTokenService(config.jwt))
+  await tokens.ready()
+  return tokens
 }
 
 /** The app's type, for `hc<AppType>(baseUrl)`. */

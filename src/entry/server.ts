@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs'
-import { type AppDeps, type createApp, createAppFromConfig } from '../app'
+import { type AppDeps, type createApp, createAppFromConfig, tokenServiceFor } from '../app'
+import type { TokenService } from '../auth/tokens'
 import { type Config, ConfigError, parseConfig } from '../config'
 import { migrateDatabase } from '../db/migrate'
 import { makeDb } from '../db/open'
@@ -47,11 +48,10 @@ export async function startService(
   if (config.database.driver === 'pglite' && config.database.dataDir !== null) {
     mkdirSync(config.database.dataDir, { recursive: true })
   }
-  const handle = await makeDb(config.database)
-  if (config.database.driver === 'pglite') await migrateDatabase(handle)
-  let app: ServerService['app']
+  // Keys first: a key that cannot be imported stops the start before the database is opened.
+  let tokens: TokenService
   try {
-    app = await createAppFromConfig(config, { db: handle.db, logger, ...runtime })
+    tokens = await tokenServiceFor(config)
   } catch (error) {
     if (error instanceof ConfigError) {
       output.flush()
@@ -60,6 +60,9 @@ export async function startService(
     }
     throw error
   }
+  const handle = await makeDb(config.database)
+  if (config.database.driver === 'pglite') await migrateDatabase(handle)
+  const app = await createAppFromConfig(config, { db: handle.db, logger, tokens, ...runtime })
   logger.info('service_started', { driver: config.database.driver, port: config.port })
   return { app, config, close: () => handle.close() }
 }
