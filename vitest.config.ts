@@ -18,6 +18,7 @@ const INTEGRATION = [
   'test/password.test.ts',
   'test/postgres.test.ts',
   'test/sessions-postgres.test.ts',
+  'test/signing-keys.test.ts',
   'test/swagger-ui.browser.test.ts',
   'test/swagger-ui.test.ts',
 ]

@@ -4,6 +4,7 @@ import { startService } from '../src/entry/server'
 import { createBatchedWriter, createLogger } from '../src/logger'
 import { makeTestApp, TEST_PEER_HEADER, TEST_SECRET, type TestApp } from './support/app'
 import { forgeJwt, nowSeconds } from './support/jwt'
+import { migratedPgliteCopy } from './support/pglite'
 
 type Line = Record<string, unknown> & { ts: string; level: string; event: string }
 
@@ -263,13 +264,14 @@ describe('LOG_LEVEL', () => {
 
   it('Bun and Node (startService): LOG_LEVEL=warn drops access lines, keeps failed validations', async () => {
     const written: string[] = []
+    const database = migratedPgliteCopy()
     const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
       written.push(String(chunk))
       return true
     })
     try {
       const service = await startService({
-        DATABASE_URL: 'memory://',
+        DATABASE_URL: database.url,
         JWT_SECRET: TEST_SECRET,
         LOG_LEVEL: 'warn',
       })
@@ -286,6 +288,7 @@ describe('LOG_LEVEL', () => {
       }
     } finally {
       write.mockRestore()
+      database.remove()
     }
     const events = written
       .join('')

@@ -5,7 +5,7 @@ import { migrateDatabase } from '../src/db/migrate'
 import legacy from './fixtures/legacy.json'
 import { makeTestApp, type TestApp } from './support/app'
 import { forgeJwt } from './support/jwt'
-import { openEmptyPglite } from './support/pglite'
+import { borrowEmptyPglite } from './support/pglite'
 
 const pythonSchema = readFileSync(
   new URL('./fixtures/python-service-schema.sql', import.meta.url),
@@ -247,7 +247,7 @@ describe('a short Python secret in JWT_LEGACY_SECRET', () => {
 
 describe('a Python database the migration cannot adopt as it is', () => {
   async function attempt(rows: string) {
-    const handle = await openEmptyPglite()
+    const { handle, release } = await borrowEmptyPglite()
     const client = (
       handle.db as unknown as {
         $client: {
@@ -266,7 +266,7 @@ describe('a Python database the migration cannot adopt as it is', () => {
       "select column_name from information_schema.columns where table_name = 'users' order by column_name",
     )
     const count = await client.query('select count(*)::int as n from users')
-    await handle.close()
+    await release()
     return { error, columns: columns.rows, count: count.rows }
   }
 
@@ -311,7 +311,7 @@ describe('a Python database the migration cannot adopt as it is', () => {
   })
 
   it('migrates once the colliding rows are fixed, from the state the failed run left', async () => {
-    const handle = await openEmptyPglite()
+    const { handle, release } = await borrowEmptyPglite()
     const client = (handle.db as unknown as { $client: { exec(s: string): Promise<unknown> } })
       .$client
     await client.exec(pythonSchema)
@@ -329,7 +329,7 @@ describe('a Python database the migration cannot adopt as it is', () => {
       rows: unknown[]
     }[]
     expect(rows[0]?.rows).toEqual([{ username_key: 'strasse' }, { username_key: 'strasse2' }])
-    await handle.close()
+    await release()
   })
 
   it('stops with a message naming rows whose username or hash is NULL', async () => {

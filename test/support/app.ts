@@ -6,7 +6,7 @@ import { createTokenService, type TokenServiceOptions } from '../../src/auth/tok
 import { DEFAULT_SECURITY, type SecurityConfig } from '../../src/config'
 import { migrateDatabase } from '../../src/db/migrate'
 import { createLogger } from '../../src/logger'
-import { borrowMigratedPglite, openEmptyPglite } from './pglite'
+import { borrowEmptyPglite, borrowMigratedPglite } from './pglite'
 
 /** Cheap Argon2id parameters for tests where the cost is not the point. */
 export const FAST_ARGON2: Argon2Params = { memoryKiB: 256, iterations: 1, parallelism: 1 }
@@ -45,12 +45,12 @@ export interface TestAppOptions {
 
 /** An empty in-memory database shaped by `seed`, then migrated (the takeover tests). */
 async function seeded(seed: NonNullable<TestAppOptions['seed']>) {
-  const handle = await openEmptyPglite()
+  const { handle, release } = await borrowEmptyPglite()
   const client = (handle.db as unknown as { $client: { exec(sql: string): Promise<unknown> } })
     .$client
   await seed((sql) => client.exec(sql))
   await migrateDatabase(handle)
-  return { handle, release: () => handle.close() }
+  return { handle, release }
 }
 
 /** A fresh in-memory database with the real migrations, and the app on it. */

@@ -15,25 +15,25 @@ import { migrateDatabase } from '../../src/db/migrate'
 export default async function setup(project: TestProject) {
   const dir = await mkdtemp(join(tmpdir(), 'edge-auth-pglite-'))
   const handle = await openPglite(null)
+  let migrated: Blob
   try {
     const client = (handle.db as unknown as { $client: PGlite }).$client
     const save = async (name: string) => {
+      const dump = await client.dumpDataDir('none')
       const path = join(dir, name)
-      await writeFile(path, new Uint8Array(await (await client.dumpDataDir('none')).arrayBuffer()))
-      return path
+      await writeFile(path, new Uint8Array(await dump.arrayBuffer()))
+      return { path, dump }
     }
-    project.provide('emptyPglitePath', await save('empty.tar'))
+    project.provide('emptyPglitePath', (await save('empty.tar')).path)
     await migrateDatabase(handle)
-    project.provide('migratedPglitePath', await save('migrated.tar'))
+    const saved = await save('migrated.tar')
+    project.provide('migratedPglitePath', saved.path)
+    migrated = saved.dump
   } finally {
     await handle.close()
   }
-  const onDisk = await openPglite(join(dir, 'migrated-data'))
-  try {
-    await migrateDatabase(onDisk)
-    project.provide('migratedPgliteDir', join(dir, 'migrated-data'))
-  } finally {
-    await onDisk.close()
-  }
+  const onDisk = await openPglite(join(dir, 'migrated-data'), migrated)
+  await onDisk.close()
+  project.provide('migratedPgliteDir', join(dir, 'migrated-data'))
   return () => rm(dir, { recursive: true, force: true })
 }

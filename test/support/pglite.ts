@@ -46,6 +46,42 @@ export function openEmptyPglite(): Promise<DatabaseHandle> {
   return copyOf(inject('emptyPglitePath'))
 }
 
+const idleEmpty: DatabaseHandle[] = []
+
+/** Everything a test may have made in a new cluster: any schema but the system's, temporary tables. */
+const EMPTY_AGAIN = `do $$ declare s text; begin
+  for s in select nspname from pg_namespace
+    where nspname !~ '^pg_' and nspname not in ('information_schema', 'public') loop
+    execute format('drop schema %I cascade', s);
+  end loop;
+end $$;
+drop schema public cascade;
+create schema public;`
+
+/**
+ * A new cluster with nothing in it, as {@link openEmptyPglite} gives, and the way to hand it back:
+ * `release` drops what the test made (every schema, `public` made anew, temporary tables) and keeps
+ * it for the next caller, unless the test closed it.
+ */
+export async function borrowEmptyPglite(): Promise<{
+  handle: DatabaseHandle
+  release: () => Promise<void>
+}> {
+  const handle = idleEmpty.pop() ?? (await openEmptyPglite())
+  const client = clientOf(handle)
+  const release = async () => {
+    if (client.closed) return
+    try {
+      await client.exec('discard all')
+      await client.exec(EMPTY_AGAIN)
+      idleEmpty.push(handle)
+    } catch {
+      await handle.close()
+    }
+  }
+  return { handle, release }
+}
+
 const clientOf = (handle: DatabaseHandle) => (handle.db as unknown as { $client: PGlite }).$client
 
 /** The tables and columns of the schema, to tell that a lent database still has the migrated shape. */
