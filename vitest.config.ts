@@ -9,6 +9,7 @@ const INTEGRATION = [
   'test/caddy.test.ts',
   'test/contract/legs/!(in-process).test.ts',
   'test/dev-worker.test.ts',
+  'test/dev-worker-dev-vars.test.ts',
   'test/drivers.test.ts',
   'test/entry-points.test.ts',
   'test/event-loop.test.ts',
