@@ -1,6 +1,14 @@
-import type { HolderKey, TokenHolder } from '../db/sessions'
+import type { AccountKey, TokenHolder } from '../db/sessions'
 import { usernameKey } from './credentials'
 import type { AccessClaims } from './tokens'
+
+/** Which account a token names: by id (our tokens' `uid`) or by username (the Python service's tokens). */
+export type HolderKey = { id: number } | { username: string }
+
+/** The database's key of the account `key` names: a username is looked up by its key (`usernameKey`). */
+export function accountKeyOf(key: HolderKey): AccountKey {
+  return 'id' in key ? key : { usernameKey: usernameKey(key.username) }
+}
 
 /**
  * The revocation rule for access tokens, and a per-process cache of what it needs to know.

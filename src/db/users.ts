@@ -16,6 +16,12 @@ export interface LoginUser {
   hashedPassword: string
 }
 
+/** A password hash to store in place of `expectedHash`, only if that is still the stored one. */
+export interface HashReplacement {
+  expectedHash: string
+  newHash: string
+}
+
 /**
  * The UPDATE that replaces a password hash if it is still the one that was verified
  * (compare-and-set), so a concurrent password change is never overwritten; a `WITH` query of
