@@ -9,7 +9,7 @@ import {
   RevocationUnavailableError,
 } from '../src/auth/revocation'
 import { createTokenService } from '../src/auth/tokens'
-import type { TokenHolder } from '../src/db/sessions'
+import type { TokenHolder } from '../src/db/users'
 import { FakeClock, TEST_SECRET } from './support/app'
 import { forgeJwt } from './support/jwt'
 

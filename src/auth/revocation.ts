@@ -1,4 +1,5 @@
-import type { AccountKey, TokenHolder } from '../db/sessions'
+import type { AccountKey } from '../db/sessions'
+import type { TokenHolder, UserRef } from '../db/users'
 import { usernameKey } from './credentials'
 import type { AccessClaims } from './tokens'
 
@@ -76,7 +77,7 @@ export interface RevocationCheck {
    */
   isRevoked(claims: AccessClaims): Promise<boolean>
   /** Drops what is cached about an account, after this process changed it. */
-  forget(holder: { id: number; username: string }): void
+  forget(holder: UserRef): void
 }
 
 interface Entry {

@@ -8,8 +8,9 @@ import {
   startSession,
 } from '../db/sessions'
 import type { AttemptLimit, AttemptReset } from '../db/throttle'
-import type { HashReplacement } from '../db/users'
+import type { HashReplacement, UserRef } from '../db/users'
 import { hashRefreshToken, newRefreshToken, parseRefreshToken } from './refresh'
+import type { TokenSubject } from './tokens'
 
 /** Lifetimes of sessions and how access-token revocation is checked. */
 export interface SessionOptions {
@@ -54,24 +55,17 @@ export type RefreshFailure =
   | 'reused'
   | 'reused_in_grace'
 
-/** Whom a session is for and when it began: what its access tokens carry. */
-export interface SessionUser {
-  id: number
-  username: string
-  sessionStartedAt: Date
-}
-
-/** A session's current refresh token, and whom it is for. */
+/** A session's current refresh token, and whom it is for (what its access tokens carry). */
 export interface SessionGrant {
   refreshToken: string
-  user: SessionUser
+  user: Required<TokenSubject>
 }
 
 /** The outcome of {@link SessionService.rotate}. */
 export type RotationOutcome =
   | ({ ok: true } & SessionGrant)
   /** Reuse detected: every session of `user` was ended (refresh tokens and access tokens). */
-  | { ok: false; reason: 'reused'; user: { id: number; username: string } }
+  | { ok: false; reason: 'reused'; user: UserRef }
   | { ok: false; reason: Exclude<RefreshFailure, 'reused'>; userId?: number }
   /** The family's refresh limit refused the attempt; the token was not used up. */
   | {
@@ -93,7 +87,7 @@ export interface SessionService {
    * @returns its refresh token, or null if the user no longer exists (then nothing was written).
    */
   start(
-    user: { id: number; username: string },
+    user: UserRef,
     alongside?: { reset?: AttemptReset; rehash?: HashReplacement | undefined },
   ): Promise<SessionGrant | null>
   /**

@@ -67,9 +67,6 @@ export type Refused = { refused: Extract<ThrottleVerdict, { allowed: false }> }
 /** What a counted operation returns: its own result and the counter after the attempt. */
 export type Counted<T> = { value: T; count: AttemptCount | undefined }
 
-/** Whose password is checked: an existing account, by id. */
-export type LoginAccount = { userId: number }
-
 /** Counts attempts in the database, so limits hold across instances and runtimes. No HTTP here. */
 export interface Throttle {
   /**
@@ -202,7 +199,7 @@ export function createThrottle(options: ThrottleOptions): Throttle {
 
     loginSucceeded(userId, address) {
       return {
-        clear: accountKey({ userId }),
+        clear: accountKey(userId),
         release: addressKey('login', address),
         nowMs: now(),
       }
@@ -329,8 +326,8 @@ function createAddressMemo() {
  * key (`usernameKey`, the one the lookup compares), computed in the database (see `findUserCountingAttempt`): no
  * usernames (or passwords typed into the username field) in the table, a bounded key length.
  */
-export function accountKey(account: LoginAccount): string {
-  return `login-user:${account.userId}`
+export function accountKey(userId: number): string {
+  return `login-user:${userId}`
 }
 
 function addressKey(kind: 'login' | 'register', address: string | undefined): string | undefined {

@@ -3,16 +3,7 @@ import type { Database } from './client'
 import { users } from './schema'
 import { type AccountKey, accountCondition } from './sessions'
 import { type AttemptReset, attemptResetQueries } from './throttle'
-
-/** An account as the account endpoints (`/me`, `/logout`, ...) need it. */
-export interface Account {
-  id: number
-  name: string
-  username: string
-  hashedPassword: string
-  createdAt: Date
-  tokensValidAfter: Date | null
-}
+import type { Account } from './users'
 
 /** Loads the account a token names, or undefined when there is none (any more). */
 export async function findAccount(db: Database, key: AccountKey): Promise<Account | undefined> {

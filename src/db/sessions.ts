@@ -13,7 +13,7 @@ import {
   type WithSubquery,
 } from 'drizzle-orm'
 import type { Database } from './client'
-import { refreshTokens, users } from './schema'
+import { type RefreshToken, refreshTokens, type User, users } from './schema'
 import {
   type AttemptCount,
   type AttemptLimit,
@@ -23,17 +23,15 @@ import {
   attemptUpsert,
   NO_ATTEMPT,
 } from './throttle'
-import { type HashReplacement, replacePasswordHashQuery } from './users'
+import {
+  type HashReplacement,
+  replacePasswordHashQuery,
+  type TokenHolder,
+  type UserRef,
+} from './users'
 
 /** Which account to read: by id, or by the key of its username (`usernameKey`, computed by the caller). */
 export type AccountKey = { id: number } | { usernameKey: string }
-
-/** What the revocation check needs to know about an account. */
-export interface TokenHolder {
-  id: number
-  username: string
-  tokensValidAfter: Date | null
-}
 
 /** The first token of a new family (a login). */
 export interface NewSession {
@@ -63,11 +61,8 @@ export interface Rotation {
 }
 
 /** The account behind a successful rotation, and when its session began. */
-export interface RotatedSession {
-  userId: number
-  username: string
-  sessionStartedAt: Date
-}
+export type RotatedSession = Pick<RefreshToken, 'userId' | 'sessionStartedAt'> &
+  Pick<User, 'username'>
 
 /** What {@link rotateRefreshToken} did. */
 export type RotationResult =
@@ -81,14 +76,10 @@ export type RotationResult =
  * A stored refresh token, as the reuse check sees it: the row of the presented token (`exact`),
  * or, when that row is gone, a row of the family the token names (one not revoked if any is).
  */
-export interface StoredRefreshToken {
-  exact: boolean
-  familyId: string
-  userId: number
-  expiresAt: Date
-  consumedAt: Date | null
-  revokedAt: Date | null
-}
+export type StoredRefreshToken = { exact: boolean } & Pick<
+  RefreshToken,
+  'familyId' | 'userId' | 'expiresAt' | 'consumedAt' | 'revokedAt'
+>
 
 /** A timestamp parameter typed for Postgres, so every driver sends it the same way. */
 const at = (moment: Date): SQL => sql`${moment.toISOString()}::timestamptz`
@@ -411,7 +402,7 @@ export function endSessionsOfFamily(
   db: Database,
   familyId: string,
   now: Date,
-): Promise<{ id: number; username: string } | undefined> {
+): Promise<UserRef | undefined> {
   const live = db
     .select({ userId: refreshTokens.userId })
     .from(refreshTokens)
@@ -435,7 +426,7 @@ async function endSessionsWhere(
   now: Date,
   extra: { hashedPassword?: string },
   alongside: WithSubquery[],
-): Promise<{ id: number; username: string } | undefined> {
+): Promise<UserRef | undefined> {
   const changed = db.$with('changed').as(
     db
       .update(users)

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import type { AccessClaims } from '../auth/tokens'
-import type { Account } from '../db/account'
+import type { Account } from '../db/users'
 import { requireJson } from '../middleware/body'
 import type { AppEnv, AppServices } from '../types'
 import { accountOfToken } from '../use-cases/account'

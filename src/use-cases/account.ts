@@ -1,7 +1,8 @@
 /** The account endpoints' flows: whose token it is, change the password, delete the account. */
 import { accountKeyOf, holderKeyOf, isCutOff } from '../auth/revocation'
 import { type AccessClaims, InvalidTokenError } from '../auth/tokens'
-import { type Account, deleteAccount as deleteAccountRow, findAccount } from '../db/account'
+import { deleteAccount as deleteAccountRow, findAccount } from '../db/account'
+import type { Account } from '../db/users'
 import type { AppServices } from '../types'
 import { checkPassword, type PasswordAttempt, type Throttled } from './password-check'
 

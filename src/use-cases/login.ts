@@ -1,5 +1,5 @@
 /** The password grant: one place for what a login checks, in which order, writes and logs. */
-import type { HashReplacement } from '../db/users'
+import type { HashReplacement, LoginUser } from '../db/users'
 import type { Logger } from '../logger'
 import type { AppServices } from '../types'
 import { type PasswordAttempt, type Throttled, throttledAttempt } from './password-check'
@@ -60,7 +60,7 @@ export async function passwordLogin(
 async function freshHash(
   deps: Pick<AppServices, 'passwords'>,
   log: Logger,
-  user: { id: number; hashedPassword: string },
+  user: LoginUser,
   password: string,
 ): Promise<HashReplacement | undefined> {
   try {

@@ -4,8 +4,8 @@
  * that ask for the current password (use-cases/account.ts).
  */
 import type { ThrottleVerdict } from '../auth/throttle'
-import type { User } from '../db/schema'
 import type { AttemptReset } from '../db/throttle'
+import type { LoginUser } from '../db/users'
 import type { Logger } from '../logger'
 import type { AppServices } from '../types'
 
@@ -38,7 +38,7 @@ export type PasswordCheck =
 export async function checkPassword(
   deps: Pick<AppServices, 'throttle' | 'passwords'>,
   { log, address }: PasswordAttempt,
-  account: Pick<User, 'id' | 'username' | 'hashedPassword'>,
+  account: LoginUser,
   password: string,
   failEvent: string,
 ): Promise<PasswordCheck> {

@@ -1,6 +1,6 @@
 /** The session flows: the refresh grant, logout everywhere, and the revocation of one session. */
 import type { RotationOutcome, SessionGrant } from '../auth/sessions'
-import type { User } from '../db/schema'
+import type { UserRef } from '../db/users'
 import type { Logger } from '../logger'
 import type { AppServices } from '../types'
 import type { Throttled } from './password-check'
@@ -90,7 +90,7 @@ function refreshRefused(
  */
 export async function logout(
   deps: Pick<AppServices, 'sessions' | 'revocation' | 'logger'>,
-  account: Pick<User, 'id' | 'username'>,
+  account: UserRef,
 ): Promise<boolean> {
   if (!(await deps.sessions.endAll(account.id))) return false
   deps.revocation.forget(account)
