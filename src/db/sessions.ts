@@ -12,26 +12,26 @@ import {
   sql,
   type WithSubquery,
 } from 'drizzle-orm'
-import { usernameKey } from '../auth/credentials'
 import type { Database } from './client'
-import { refreshTokens, users } from './schema'
+import { type RefreshToken, refreshTokens, type User, users } from './schema'
 import {
   type AttemptCount,
   type AttemptLimit,
+  type AttemptReset,
   attemptCountOf,
+  attemptResetQueries,
   attemptUpsert,
   NO_ATTEMPT,
 } from './throttle'
+import {
+  type HashReplacement,
+  replacePasswordHashQuery,
+  type TokenHolder,
+  type UserRef,
+} from './users'
 
-/** Which account a token names: by id (our tokens' `uid`) or by username (the Python service's tokens). */
-export type HolderKey = { id: number } | { username: string }
-
-/** What the revocation check needs to know about an account. */
-export interface TokenHolder {
-  id: number
-  username: string
-  tokensValidAfter: Date | null
-}
+/** Which account to read: by id, or by the key of its username (`usernameKey`, computed by the caller). */
+export type AccountKey = { id: number } | { usernameKey: string }
 
 /** The first token of a new family (a login). */
 export interface NewSession {
@@ -61,11 +61,8 @@ export interface Rotation {
 }
 
 /** The account behind a successful rotation, and when its session began. */
-export interface RotatedSession {
-  userId: number
-  username: string
-  sessionStartedAt: Date
-}
+export type RotatedSession = Pick<RefreshToken, 'userId' | 'sessionStartedAt'> &
+  Pick<User, 'username'>
 
 /** What {@link rotateRefreshToken} did. */
 export type RotationResult =
@@ -79,14 +76,10 @@ export type RotationResult =
  * A stored refresh token, as the reuse check sees it: the row of the presented token (`exact`),
  * or, when that row is gone, a row of the family the token names (one not revoked if any is).
  */
-export interface StoredRefreshToken {
-  exact: boolean
-  familyId: string
-  userId: number
-  expiresAt: Date
-  consumedAt: Date | null
-  revokedAt: Date | null
-}
+export type StoredRefreshToken = { exact: boolean } & Pick<
+  RefreshToken,
+  'familyId' | 'userId' | 'expiresAt' | 'consumedAt' | 'revokedAt'
+>
 
 /** A timestamp parameter typed for Postgres, so every driver sends it the same way. */
 const at = (moment: Date): SQL => sql`${moment.toISOString()}::timestamptz`
@@ -94,20 +87,20 @@ const at = (moment: Date): SQL => sql`${moment.toISOString()}::timestamptz`
 /** The first moment after the user's cut-off (NULL when there is none; `greatest` skips NULLs). */
 const afterCutOff = sql`${users.tokensValidAfter} + interval '1 millisecond'`
 
-/** `key` as a condition on `users` (a username is compared by its key). */
-export function holderCondition(key: HolderKey): SQL | undefined {
-  return 'id' in key ? eq(users.id, key.id) : eq(users.usernameKey, usernameKey(key.username))
+/** `key` as a condition on `users`. */
+export function accountCondition(key: AccountKey): SQL | undefined {
+  return 'id' in key ? eq(users.id, key.id) : eq(users.usernameKey, key.usernameKey)
 }
 
 /** Loads what the revocation check needs, or undefined when the account no longer exists. */
 export async function findTokenHolder(
   db: Database,
-  key: HolderKey,
+  key: AccountKey,
 ): Promise<TokenHolder | undefined> {
   const rows = await db
     .select({ id: users.id, username: users.username, tokensValidAfter: users.tokensValidAfter })
     .from(users)
-    .where(holderCondition(key))
+    .where(accountCondition(key))
     .limit(1)
   return rows[0]
 }
@@ -118,14 +111,15 @@ export async function findTokenHolder(
  * deleted meanwhile), and the session starts at least a millisecond after the user's
  * `tokens_valid_after`, so a login in the same millisecond as a logout, or on an instance whose
  * clock lags the one that logged out, is not born dead.
- * `alongside` are data-modifying `WITH` queries run in the same statement (a login's throttle
- * reset, a rehash), so that they cost no round trip of their own.
+ * The same statement applies `alongside.reset` (the login's throttle reset) and `alongside.rehash`
+ * (a fresh hash of the password just verified, stored only if the verified one is still there), so
+ * that they cost no round trip of their own.
  * @returns when the session began, or undefined when the user no longer exists (nothing written).
  */
-export async function insertSession(
+export async function startSession(
   db: Database,
   s: NewSession,
-  alongside: WithSubquery[] = [],
+  alongside: { reset?: AttemptReset | undefined; rehash?: HashReplacement | undefined } = {},
 ): Promise<Date | undefined> {
   const pruned = db.$with('pruned').as(
     db
@@ -138,8 +132,15 @@ export async function insertSession(
       )
       .returning({ tokenHash: refreshTokens.tokenHash }),
   )
+  const queries: WithSubquery[] = [pruned, ...attemptResetQueries(db, alongside.reset)]
+  if (alongside.rehash !== undefined) {
+    const { expectedHash, newHash } = alongside.rehash
+    queries.push(
+      db.$with('rehashed').as(replacePasswordHashQuery(db, s.userId, expectedHash, newHash)),
+    )
+  }
   const rows = await db
-    .with(pruned, ...alongside)
+    .with(...queries)
     .insert(refreshTokens)
     .select((qb) =>
       qb
@@ -365,18 +366,17 @@ export async function revokeFamilyOf(
  * all the user's refresh tokens, or does neither if the user is gone. The new cut-off is `now`, but
  * at least a millisecond after the old one: tokens and sessions begun since the old cut-off are
  * dated at least that late (see `TokenSubject` in auth/tokens.ts), and this cut must reach them.
- * `extra` may change other columns of the same row in the same statement (a new password hash);
- * `expectedHash`, when given, makes the whole change conditional on the stored hash (compare-and-set).
- * `alongside` are data-modifying `WITH` queries run in the same statement (the throttle reset of a
- * confirmed password).
+ * `change`, when given, also replaces the password hash, and makes the whole change conditional on
+ * the stored hash being its `expectedHash` (compare-and-set). `reset` (the throttle reset of a
+ * confirmed password) is applied by the same statement.
  * @returns whether the user row was changed.
  */
 export async function endSessions(
   db: Database,
   userId: number,
   now: Date,
-  change: { newHash: string; expectedHash: string } | undefined = undefined,
-  alongside: WithSubquery[] = [],
+  change: HashReplacement | undefined = undefined,
+  reset: AttemptReset | undefined = undefined,
 ): Promise<boolean> {
   const ended = await endSessionsWhere(
     db,
@@ -386,7 +386,7 @@ export async function endSessions(
     ),
     now,
     change === undefined ? {} : { hashedPassword: change.newHash },
-    alongside,
+    attemptResetQueries(db, reset),
   )
   return ended !== undefined
 }
@@ -402,7 +402,7 @@ export function endSessionsOfFamily(
   db: Database,
   familyId: string,
   now: Date,
-): Promise<{ id: number; username: string } | undefined> {
+): Promise<UserRef | undefined> {
   const live = db
     .select({ userId: refreshTokens.userId })
     .from(refreshTokens)
@@ -426,7 +426,7 @@ async function endSessionsWhere(
   now: Date,
   extra: { hashedPassword?: string },
   alongside: WithSubquery[],
-): Promise<{ id: number; username: string } | undefined> {
+): Promise<UserRef | undefined> {
   const changed = db.$with('changed').as(
     db
       .update(users)

@@ -1,19 +1,34 @@
 import { and, eq, sql } from 'drizzle-orm'
 import type { Database } from './client'
-import { users } from './schema'
+import { type User, users } from './schema'
+
+/**
+ * The shapes of a user row that the statements return, all cut from the schema's `User`: a
+ * column's name and type are declared once, in db/schema.ts.
+ */
+
+/** A user named by id and username: what revocation caches are keyed by, what a reuse ends. */
+export type UserRef = Pick<User, 'id' | 'username'>
 
 /** What registration returns: never the hash. */
-export interface PublicUser {
-  id: number
-  name: string
-  username: string
-}
+export type PublicUser = Pick<User, 'id' | 'name' | 'username'>
 
-/** What login needs to check a password. */
-export interface LoginUser {
-  id: number
-  username: string
-  hashedPassword: string
+/** What a password check needs. */
+export type LoginUser = Pick<User, 'id' | 'username' | 'hashedPassword'>
+
+/** An account as the account endpoints (`/me`, `/logout`, ...) need it. */
+export type Account = Pick<
+  User,
+  'id' | 'name' | 'username' | 'hashedPassword' | 'createdAt' | 'tokensValidAfter'
+>
+
+/** What the revocation check needs to know about an account. */
+export type TokenHolder = Pick<User, 'id' | 'username' | 'tokensValidAfter'>
+
+/** A password hash to store in place of `expectedHash`, only if that is still the stored one. */
+export interface HashReplacement {
+  expectedHash: string
+  newHash: string
 }
 
 /**
