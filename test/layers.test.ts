@@ -63,6 +63,14 @@ describe('layers (docs/architecture.md)', () => {
     expect(offending).toEqual([])
   })
 
+  it('http/ imports no route and, of db/, only the shape of an account', () => {
+    const offending = importing('http/').filter((edge) => {
+      const target = edge.split(' -> ')[1] as string
+      return target.startsWith('routes/') || (target.startsWith('db/') && target !== 'db/users')
+    })
+    expect(offending).toEqual([])
+  })
+
   it('use cases know neither HTTP nor SQL', () => {
     const offending = importing('use-cases/').filter((edge) =>
       /-> (hono|@hono\/|errors$|http\/|routes\/|middleware\/|drizzle-orm)/.test(edge),
