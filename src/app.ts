@@ -13,7 +13,7 @@ import { type Config, DEFAULT_OAUTH, DEFAULT_SECURITY } from './config'
 import { databaseUnavailableCode, isUniqueViolation } from './db/errors'
 import { findTokenHolder } from './db/sessions'
 import { ApiError, errorResponse } from './errors'
-import { internalError, notFound, temporarilyUnavailable } from './http/answers'
+import { conflict, internalError, notFound, temporarilyUnavailable } from './http/answers'
 import { createLimitAddress } from './middleware/client-address'
 import { hardening } from './middleware/hardening'
 import { mountApiDocs } from './openapi/document'
@@ -111,7 +111,7 @@ export function createApp(appDeps: AppDeps) {
     if (error instanceof HTTPException && (error.status < 500 || error.status === 503)) {
       return errorResponse(c, new ApiError(error.status, error.message || 'Bad Request'))
     }
-    if (isUniqueViolation(error)) return errorResponse(c, new ApiError(409, 'Conflict'))
+    if (isUniqueViolation(error)) return errorResponse(c, conflict())
     const unavailable = databaseUnavailableCode(error)
     if (unavailable !== undefined) {
       const log = c.get('logger') ?? deps.logger

@@ -93,6 +93,9 @@ export const userExists = (lookAlike: boolean): ApiError =>
 export const accountChanged = (): ApiError =>
   new ApiError(409, 'The account changed during the request; try again')
 
+/** 409: a write ran into a unique index that no flow expected (a race the flow did not handle). */
+export const conflict = (): ApiError => new ApiError(409, 'Conflict')
+
 /** 413: the body is larger than `BODY_LIMIT_BYTES` (answered by the body limit of middleware/hardening.ts). */
 export const payloadTooLarge = (): ApiError => new ApiError(413, 'Request body too large')
 

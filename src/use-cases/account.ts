@@ -4,7 +4,7 @@ import { type AccessClaims, InvalidTokenError } from '../auth/tokens'
 import { deleteAccount as deleteAccountRow, findAccount } from '../db/account'
 import type { Account } from '../db/users'
 import type { AppServices } from '../types'
-import { checkPassword, type PasswordAttempt, type Throttled } from './password-check'
+import { type Attempt, checkPassword, type Throttled } from './password-check'
 
 /**
  * The account a bearer token names, read fresh from the database (never from the revocation cache,
@@ -48,7 +48,7 @@ type ChangeDeps = Pick<
  */
 export async function changePassword(
   deps: ChangeDeps,
-  attempt: PasswordAttempt,
+  attempt: Attempt,
   account: Account,
   currentPassword: string,
   newPassword: string,
@@ -71,7 +71,7 @@ export async function changePassword(
  */
 export async function deleteAccount(
   deps: ChangeDeps,
-  attempt: PasswordAttempt,
+  attempt: Attempt,
   account: Account,
   currentPassword: string,
 ): Promise<ConfirmedChange> {

@@ -2,7 +2,7 @@
 import type { HashReplacement, LoginUser } from '../db/users'
 import type { Logger } from '../logger'
 import type { AppServices } from '../types'
-import { type PasswordAttempt, type Throttled, throttledAttempt } from './password-check'
+import { type Attempt, type Throttled, throttledAttempt } from './password-check'
 import { type IssuedTokens, issueTokens } from './sessions'
 
 /** The outcome of {@link passwordLogin}. */
@@ -25,7 +25,7 @@ const BAD_CREDENTIALS = { ok: false, reason: 'bad_credentials' } as const
  */
 export async function passwordLogin(
   deps: Pick<AppServices, 'throttle' | 'passwords' | 'sessions' | 'tokens'>,
-  { log, address }: PasswordAttempt,
+  { log, address }: Attempt,
   username: string,
   password: string,
 ): Promise<LoginOutcome> {

@@ -9,8 +9,11 @@ import type { LoginUser } from '../db/users'
 import type { Logger } from '../logger'
 import type { AppServices } from '../types'
 
-/** Who attempts a password: the request's logger and the address the limits count (if any). */
-export interface PasswordAttempt {
+/**
+ * Who makes an attempt (a login, a password check, a registration): the request's logger and the
+ * address the limits count (if any).
+ */
+export interface Attempt {
   log: Logger
   address: string | undefined
 }
@@ -37,7 +40,7 @@ export type PasswordCheck =
  */
 export async function checkPassword(
   deps: Pick<AppServices, 'throttle' | 'passwords'>,
-  { log, address }: PasswordAttempt,
+  { log, address }: Attempt,
   account: LoginUser,
   password: string,
   failEvent: string,

@@ -3,7 +3,7 @@ import { usernameKey, usernameSkeleton } from '../auth/credentials'
 import { insertUserCountingAttempt } from '../db/register'
 import type { PublicUser } from '../db/users'
 import type { AppServices } from '../types'
-import type { PasswordAttempt, Throttled } from './password-check'
+import type { Attempt, Throttled } from './password-check'
 
 /** The outcome of {@link register}. */
 export type RegistrationOutcome =
@@ -19,7 +19,7 @@ export type RegistrationOutcome =
  */
 export async function register(
   deps: Pick<AppServices, 'throttle' | 'passwords' | 'db'>,
-  { log, address }: PasswordAttempt,
+  { log, address }: Attempt,
   fields: { name: string; username: string; password: string },
 ): Promise<RegistrationOutcome> {
   const { name, username, password } = fields
