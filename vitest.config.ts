@@ -36,6 +36,7 @@ const INTEGRATION = [
   'test/signing-keys.test.ts',
   'test/swagger-ui.browser.test.ts',
   'test/swagger-ui.test.ts',
+  'test/worker-revocation-cache.test.ts',
 ]
 
 export default defineConfig({

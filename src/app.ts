@@ -80,6 +80,7 @@ function buildServices(deps: AppDeps): AppServices {
       load: (key) => findTokenHolder(deps.db, key),
       cacheSeconds: options.revocationCacheSeconds,
       now,
+      shared: deps.sharedRevocationCache,
     }),
     throttle: createThrottle({
       db: deps.db,

@@ -2,6 +2,7 @@ import argon2Wasm from '@phi-ag/argon2/argon2.wasm'
 import type { ExecutionContext } from 'hono'
 import { type createApp, createAppFromConfig } from '../app'
 import { createPasswordHasher } from '../auth/password'
+import { cacheApiHolderCache, type SharedHolderCache } from '../auth/revocation-shared'
 import { ConfigError, parseConfig } from '../config'
 import { openNeonHttp } from '../db/drivers/neon-http'
 import { createLogger } from '../logger'
@@ -29,6 +30,16 @@ function appFor(env: Env): Promise<App> {
   return app
 }
 
+/**
+ * The revocation cache the isolates of one data center share (`caches.default`): isolates are
+ * many and short-lived, so each alone would ask the database about every account it meets.
+ * Undefined where the runtime has no such cache (this entry run in process by tests).
+ */
+function dataCenterCache(): SharedHolderCache | undefined {
+  const cache = (globalThis as { caches?: { default?: Cache } }).caches?.default
+  return cache === undefined ? undefined : cacheApiHolderCache(cache)
+}
+
 async function buildApp(env: Env): Promise<App> {
   const config = parseConfig({ DB_DRIVER: 'neon-http', ...env })
   const logger = createLogger(console.log, config.logLevel)
@@ -46,6 +57,7 @@ async function buildApp(env: Env): Promise<App> {
       engine: 'wasm',
       wasmModule: argon2Wasm,
     }),
+    sharedRevocationCache: dataCenterCache(),
     logger,
     clientAddress: cloudflareClientAddress,
     platformAddress: true,

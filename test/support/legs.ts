@@ -129,13 +129,16 @@ export async function nodeServer(name: string, env: Record<string, string>): Pro
 /**
  * The Worker in workerd (`wrangler dev`) with the contract settings and `env`, reaching
  * `databaseUrl` through Neon's HTTP driver and the local endpoint at `fetchEndpoint`. The developer's
- * .dev.vars and .env are not read (an empty --env-file), and wrangler's state goes to a temp dir.
+ * .dev.vars and .env are not read (an empty --env-file), and wrangler's state (the Cache API's
+ * included) goes to a temp dir, or to `persistTo` when given: a Worker started again on the same
+ * directory is a new isolate in the same place.
  */
 export async function workerServer(
   name: string,
   databaseUrl: string,
   fetchEndpoint: string,
   env: Record<string, string> = {},
+  persistTo?: string,
 ): Promise<RunningLeg> {
   const dir = mkdtempSync(join(tmpdir(), 'edge-auth-wrangler-'))
   const envFile = join(dir, 'empty.env')
@@ -155,7 +158,7 @@ export async function workerServer(
         '--port=0',
         '--inspector-port=0',
         `--env-file=${envFile}`,
-        `--persist-to=${join(dir, 'state')}`,
+        `--persist-to=${persistTo ?? join(dir, 'state')}`,
         '--show-interactive-dev-session=false',
         '--log-level=log',
         ...varArgs,
