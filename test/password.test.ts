@@ -21,6 +21,7 @@ import {
   REFERENCE_VECTORS,
 } from './fixtures/argon2-hashes'
 import type { BunCheckReport, BunCheckRequest } from './support/bun-password-check'
+import type { OldNodeCheckReport, OldNodeCheckRequest } from './support/old-node-password-check'
 
 const FAST: Argon2Params = { memoryKiB: 256, iterations: 1, parallelism: 1 }
 const FAST_LANES: Argon2Params = { memoryKiB: 200, iterations: 2, parallelism: 3 }
@@ -554,4 +555,52 @@ describe('malformed hashes', () => {
       expect(hasher.needsRehash(asString)).toBe(true)
     },
   )
+})
+
+/** A Node without `node:crypto` argon2 (< 24.7) on this machine, if there is one (Debian's). */
+function findOldNode(): string | null {
+  for (const candidate of ['/usr/bin/node', '/usr/local/bin/node']) {
+    const probe = spawnSync(candidate, ['--version'], { encoding: 'utf8', timeout: 10_000 })
+    const [major = 0, minor = 0] = (probe.stdout ?? '').replace(/^v/, '').split('.').map(Number)
+    const hasTsxSupport = major > 20 || (major === 20 && minor >= 6)
+    if (probe.status === 0 && hasTsxSupport && (major < 24 || (major === 24 && minor < 7))) {
+      return candidate
+    }
+  }
+  return null
+}
+
+const OLD_NODE = findOldNode()
+if (OLD_NODE === null) console.warn('Skipping the Node < 24.7 check: no such Node on this machine')
+
+describe.skipIf(OLD_NODE === null)('on a Node without node:crypto argon2 (< 24.7)', () => {
+  it('picks the WebAssembly engine, verifies every legacy hash, and its hashes verify here', async () => {
+    const script = fileURLToPath(new URL('./support/old-node-password-check.ts', import.meta.url))
+    const request: OldNodeCheckRequest = {
+      params: FAST_LANES,
+      verify: [
+        ...LEGACY_FIXTURES.map(({ password, phc }) => ({ password, phc })),
+        { password: 'wrong', phc: PASSLIB_ARGON2ID.phc },
+      ],
+      hash: [...SAMPLE_PASSWORDS],
+    }
+    const stdout = await new Promise<string>((resolve, reject) => {
+      const child = execFile(
+        OLD_NODE ?? 'node',
+        ['--import', 'tsx', script],
+        { cwd: REPO_ROOT, timeout: 90_000, maxBuffer: 4 << 20 },
+        (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)),
+      )
+      child.stdin?.end(JSON.stringify(request))
+    })
+    const report = JSON.parse(stdout) as OldNodeCheckReport
+    expect(report.engine).toBe('wasm')
+    expect(report.verified).toEqual([...LEGACY_FIXTURES.map(() => true), false])
+    for (const engine of IN_PROCESS_ENGINES) {
+      const checker = createPasswordHasher({ params: FAST_LANES, engine })
+      for (const [i, password] of SAMPLE_PASSWORDS.entries()) {
+        expect(await checker.verify(password, report.hashes[i] ?? '')).toBe(true)
+      }
+    }
+  })
 })
