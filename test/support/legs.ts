@@ -14,6 +14,8 @@ import { rawRequest } from './raw-http'
 /** A started leg: the target the contract cases talk to, and how to stop everything it started. */
 export interface RunningLeg {
   target: ContractTarget
+  /** The server's base URL (absent in process). */
+  url?: string
   stop(): Promise<void>
 }
 
@@ -111,7 +113,7 @@ export async function bunServer(name: string, env: Record<string, string>): Prom
     env: cleanEnv({ ...CONTRACT_ENV, PORT: '0', ...env }),
     ready: LISTENING,
   })
-  return { target: httpTarget(name, server.url, server.output), stop: server.stop }
+  return { target: httpTarget(name, server.url, server.output), url: server.url, stop: server.stop }
 }
 
 /** `bun run start:node` (Node 24, @hono/node-server) with the contract settings and `env`. */
@@ -123,7 +125,7 @@ export async function nodeServer(name: string, env: Record<string, string>): Pro
     env: cleanEnv({ ...CONTRACT_ENV, PORT: '0', ...env }),
     ready: LISTENING,
   })
-  return { target: httpTarget(name, server.url, server.output), stop: server.stop }
+  return { target: httpTarget(name, server.url, server.output), url: server.url, stop: server.stop }
 }
 
 /**
@@ -178,6 +180,7 @@ export async function workerServer(
     })
     return {
       target: { ...httpTarget(name, server.url, server.output), normalisesDotSegments: true },
+      url: server.url,
       stop: async () => {
         await server.stop()
         rmSync(dir, { recursive: true, force: true })
@@ -217,7 +220,7 @@ export function nodePostgresLeg(): Promise<RunningLeg> {
     stops.push(db.drop)
     const leg = await nodeServer('node + postgres', { DATABASE_URL: db.url })
     stops.push(leg.stop)
-    return { target: leg.target, stop: () => stopAll(stops) }
+    return { target: leg.target, url: leg.url, stop: () => stopAll(stops) }
   })
 }
 
@@ -238,6 +241,6 @@ export function workerNeonLeg(): Promise<RunningLeg> {
     })
     const leg = await workerServer('worker + neon-http', db.url, neon.url)
     stops.push(leg.stop)
-    return { target: leg.target, stop: () => stopAll(stops) }
+    return { target: leg.target, url: leg.url, stop: () => stopAll(stops) }
   })
 }
