@@ -7,7 +7,7 @@
  *
  * Settings (environment): BENCH_QUICK=1 (short smoke run), BENCH_ROUNDS, BENCH_DURATION (seconds
  * per measurement), BENCH_SUSTAIN (seconds of sustained load for RSS), BENCH_CONNECTIONS
- * (/validate), BENCH_RUNTIMES (`bun,node`), BENCH_SCENARIOS (`validate,token,register,algorithms,sustain`), BENCH_DATABASE_URL (default `memory://`),
+ * (/validate), BENCH_RUNTIMES (`bun,node`), BENCH_SCENARIOS (`validate,token,register,algorithms,sustain,worker`), BENCH_POSTGRES_URL (the Worker leg's server), BENCH_DATABASE_URL (default `memory://`),
  * BENCH_NOTE (load conditions, printed with the results), BENCH_OUT (default docs/benchmarks.md).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
