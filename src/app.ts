@@ -81,6 +81,7 @@ function buildServices(deps: AppDeps): AppServices {
       load: (key) => findTokenHolder(deps.db, accountKeyOf(key)),
       cacheSeconds: options.revocationCacheSeconds,
       now,
+      shared: deps.sharedRevocationCache,
     }),
     throttle: createThrottle({
       db: deps.db,
@@ -157,8 +158,11 @@ export async function createAppFromConfig(
   runtime: Pick<AppDeps, 'db' | 'logger'> & Partial<AppDeps>,
 ) {
   const tokens = runtime.tokens ?? (await tokenServiceFor(config))
+  const passwords = runtime.passwords ?? createPasswordHasher({ params: config.argon2 })
+  // Which Argon2 engine logins run on here: the pure-JS fallback costs about ten times the CPU.
+  runtime.logger.info('password_engine', { engine: passwords.engine })
   return createApp({
-    passwords: createPasswordHasher({ params: config.argon2 }),
+    passwords,
     tokens,
     sessions: config.sessions,
     security: config.security,

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import type { Argon2Params } from './auth/argon2-phc'
 import {
   type AsymmetricAlgorithm,
   type ConfiguredKey,
@@ -6,7 +7,7 @@ import {
   parsePublicKeys,
   type SigningAlgorithm,
 } from './auth/keys'
-import { type Argon2Params, DEFAULT_ARGON2_PARAMS } from './auth/password'
+import { DEFAULT_ARGON2_PARAMS } from './auth/password'
 import { DEFAULT_SESSION_OPTIONS, type SessionOptions } from './auth/sessions'
 import { DEFAULT_THROTTLE_RULES, type ThrottleRules } from './auth/throttle'
 import { ConfigError, settingError } from './config-error'

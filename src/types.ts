@@ -6,6 +6,7 @@
 import type { Context, MiddlewareHandler } from 'hono'
 import type { PasswordHasher } from './auth/password'
 import type { RevocationCheck } from './auth/revocation'
+import type { SharedHolderCache } from './auth/revocation-shared'
 import type { SessionOptions, SessionService } from './auth/sessions'
 import type { Throttle } from './auth/throttle'
 import type { TokenService } from './auth/tokens'
@@ -35,6 +36,11 @@ export interface AppDeps {
   oauth?: OAuthSettings
   /** The clock in milliseconds (default `Date.now`): expiry, throttling windows and caches follow it. */
   now?: () => number
+  /**
+   * A revocation cache shared with the other instances of one place, behind each one's own
+   * (Workers: the Cache API of the data center); none by default.
+   */
+  sharedRevocationCache?: SharedHolderCache
 }
 
 /** What the routes get: the dependencies with defaults filled in, plus the per-process services `createApp` builds once. */

@@ -1,5 +1,6 @@
 import { type AppDeps, createApp } from '../../src/app'
-import { type Argon2Params, createPasswordHasher } from '../../src/auth/password'
+import type { Argon2Params } from '../../src/auth/argon2-phc'
+import { createPasswordHasher } from '../../src/auth/password'
 import type { SessionOptions } from '../../src/auth/sessions'
 import { createVerifiedTokenCache } from '../../src/auth/token-cache'
 import { createTokenService, type TokenServiceOptions } from '../../src/auth/tokens'
