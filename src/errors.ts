@@ -38,6 +38,18 @@ export function tooManyRequests(detail: string, retryAfterSeconds: number): ApiE
   })
 }
 
+/**
+ * The 403 of `/token` for a banned account, given only once its password (or refresh token) was
+ * right, so a ban tells nothing to someone without it. `until` null: the ban has no end.
+ */
+export function accountBanned(until: Date | null): ApiError {
+  const detail =
+    until === null
+      ? 'This account is banned'
+      : `This account is banned until ${until.toISOString()}`
+  return new ApiError(403, detail, { 'Cache-Control': 'no-store' })
+}
+
 /** Renders an {@link ApiError} as JSON. */
 export function errorResponse(c: Context, error: ApiError): Response {
   return c.json({ ...error.extra, detail: error.detail }, error.status, error.headers)

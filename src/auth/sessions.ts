@@ -87,7 +87,7 @@ export type RotationOutcome =
 /** Refresh-token sessions: start, rotate with reuse detection, revoke, end all. No HTTP here. */
 export interface SessionService {
   readonly options: Readonly<SessionOptions>
-  /** Starts a session (a new family). @returns its refresh token, or null if the user no longer exists. */
+  /** Starts a session (a new family). @returns its refresh token, or null if the user no longer exists or is banned. */
   start(
     user: { id: number; username: string },
     alongside?: WithSubquery[],

@@ -13,6 +13,7 @@ import {
   type WithSubquery,
 } from 'drizzle-orm'
 import { usernameKey } from '../auth/credentials'
+import { notBannedAt } from './bans'
 import type { Database } from './client'
 import { refreshTokens, users } from './schema'
 import {
@@ -119,8 +120,10 @@ export async function findTokenHolder(
  * `tokens_valid_after`, so a login in the same millisecond as a logout, or on an instance whose
  * clock lags the one that logged out, is not born dead.
  * `alongside` are data-modifying `WITH` queries run in the same statement (a login's throttle
- * reset, a rehash), so that they cost no round trip of their own.
- * @returns when the session began, or undefined when the user no longer exists (nothing written).
+ * reset, its record on the account), so that they cost no round trip of their own. An account
+ * banned since the login read it gets no session.
+ * @returns when the session began, or undefined when the user no longer exists or is banned
+ * (nothing written).
  */
 export async function insertSession(
   db: Database,
@@ -155,7 +158,7 @@ export async function insertSession(
           revokedAt: sql`null`.as('revoked_at'),
         })
         .from(users)
-        .where(eq(users.id, s.userId)),
+        .where(and(eq(users.id, s.userId), notBannedAt(s.now))),
     )
     .returning({ sessionStartedAt: refreshTokens.sessionStartedAt })
   return rows[0]?.sessionStartedAt

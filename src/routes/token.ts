@@ -2,8 +2,9 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { LOGIN_LIMITS } from '../auth/credentials'
 import type { RotationOutcome } from '../auth/sessions'
 import type { ThrottleVerdict } from '../auth/throttle'
-import { replacePasswordHashQuery } from '../db/users'
-import { ApiError, bearerChallenge, tooManyRequests } from '../errors'
+import { findBan } from '../db/bans'
+import { type Rehash, recordLoginQuery } from '../db/users'
+import { ApiError, accountBanned, bearerChallenge, tooManyRequests } from '../errors'
 import type { Logger } from '../logger'
 import { requireForm } from '../middleware/body'
 import type { AppServices } from '../types'
@@ -79,6 +80,10 @@ const route = createRoute({
       'A malformed token request, or an unusable refresh token (RFC 6749 §5.2)',
     ),
     401: jsonContent(z.object({ detail: z.string() }), 'Incorrect username or password'),
+    403: jsonContent(
+      z.object({ detail: z.string() }),
+      'The account is banned (answered only after the password or refresh token was right)',
+    ),
     413: jsonContent(z.object({ detail: z.string() }), 'The body is too large'),
     415: jsonContent(z.object({ detail: z.string() }), 'The body is not a form'),
     429: jsonContent(
@@ -165,12 +170,22 @@ async function passwordGrant(deps: AppServices, { log, address }: GrantRequest, 
     log.warn('authn_login_fail', { user_id: user.id, reason: 'wrong_password' })
     throw badCredentials()
   }
-  // The throttle reset and a hash upgrade ride on the statement that starts the session.
+  // Only now, with the password right, may the answer tell of a ban.
+  if (user.ban !== undefined) {
+    log.warn('authn_login_fail', { user_id: user.id, reason: 'banned' })
+    throw accountBanned(user.ban.until)
+  }
+  // The throttle reset and the login's record on the account (last login, a hash upgrade) ride
+  // on the statement that starts the session.
   const alongside = deps.throttle.loginSucceededQueries(user.id, address)
   const upgrade = deps.passwords.needsRehash(user.hashedPassword)
     ? await upgradedHash(deps, log, user, password)
     : undefined
-  if (upgrade !== undefined) alongside.push(upgrade)
+  alongside.push(
+    deps.db
+      .$with('login_recorded')
+      .as(recordLoginQuery(deps.db, user.id, new Date(deps.now()), upgrade)),
+  )
   const session = await deps.sessions.start(user, alongside)
   if (session === null) {
     log.warn('authn_login_fail', { user_id: user.id, reason: 'deleted' })
@@ -216,7 +231,18 @@ async function refreshGrant(deps: AppServices, { log }: GrantRequest, form: Toke
     throw oauthError('invalid_request', 'refresh_token is too long')
   }
   const outcome = await deps.sessions.rotate(presented)
-  if (!outcome.ok) throw refreshRefused(deps, log, outcome)
+  if (!outcome.ok) {
+    // A ban ended every session: the holder of one of its tokens is told why (one read, on
+    // this refusal only).
+    const userId = outcome.reason === 'revoked' ? outcome.userId : undefined
+    const ban =
+      userId === undefined ? undefined : await findBan(deps.db, userId, new Date(deps.now()))
+    if (ban !== undefined) {
+      log.warn('authn_refresh_fail', { user_id: userId, reason: 'banned' })
+      throw accountBanned(ban.until)
+    }
+    throw refreshRefused(deps, log, outcome)
+  }
   const issued = await deps.tokens.issueAccessToken(outcome.user)
   log.info('authn_refresh_success', { user_id: outcome.user.id })
   log.info('authn_token_created', {
@@ -267,20 +293,17 @@ function tokenBody(issued: { token: string; expiresIn: number }, refreshToken: s
 }
 
 /**
- * The query that stores a fresh hash of `password` in place of one made with old parameters (only
- * if it is still the one that was verified), or undefined when hashing failed: the login goes on.
+ * A fresh hash of `password` to store in place of one made with old parameters (only if it is
+ * still the one that was verified), or undefined when hashing failed: the login goes on.
  */
 async function upgradedHash(
   deps: AppServices,
   log: Logger,
   user: { id: number; hashedPassword: string },
   password: string,
-) {
+): Promise<Rehash | undefined> {
   try {
-    const fresh = await deps.passwords.hash(password)
-    return deps.db
-      .$with('rehashed')
-      .as(replacePasswordHashQuery(deps.db, user.id, user.hashedPassword, fresh))
+    return { expected: user.hashedPassword, replacement: await deps.passwords.hash(password) }
   } catch {
     log.warn('authn_password_rehash_failed', { user_id: user.id })
     return undefined
