@@ -394,6 +394,25 @@ export async function endSessions(
   return ended !== undefined
 }
 
+/** Columns of `users` that may change in the statement that ends a user's sessions. */
+export type SessionEndingChange = Partial<
+  Pick<typeof users.$inferInsert, 'hashedPassword' | 'bannedAt' | 'bannedUntil' | 'banReason'>
+>
+
+/**
+ * Ends every session of a user as {@link endSessions} does, and makes `change` to the same row in
+ * the same statement, unconditionally (an administrator's ban, or new password).
+ * @returns the user, or undefined when there is none (nothing written).
+ */
+export function endSessionsChanging(
+  db: Database,
+  userId: number,
+  now: Date,
+  change: SessionEndingChange,
+): Promise<{ id: number; username: string } | undefined> {
+  return endSessionsWhere(db, eq(users.id, userId), now, change, [])
+}
+
 /**
  * Ends every session of the user of a family that is still a session (a row not revoked, begun
  * after the user's `tokens_valid_after`), as {@link endSessions} does, in one statement: what reuse
@@ -427,7 +446,7 @@ async function endSessionsWhere(
   db: Database,
   which: SQL | undefined,
   now: Date,
-  extra: { hashedPassword?: string },
+  extra: SessionEndingChange,
   alongside: WithSubquery[],
 ): Promise<{ id: number; username: string } | undefined> {
   const changed = db.$with('changed').as(
