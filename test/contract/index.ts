@@ -1,4 +1,5 @@
 import { accountContract } from './account'
+import { adminContract } from './admin'
 import { docsContract } from './docs'
 import { forwardAuthContract } from './forward-auth'
 import { hardeningContract } from './hardening'
@@ -27,4 +28,5 @@ export const contractCases: ContractCases[] = [
   hardeningContract,
   loggingContract,
   localVerificationContract,
+  adminContract,
 ]
