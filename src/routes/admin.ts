@@ -205,7 +205,10 @@ export function adminRoutes(deps: AppServices) {
   const security = [{ adminKey: [] }]
   const tags = ['admin']
   const now = () => new Date(deps.now())
-  const route = <P extends string>(method: 'get' | 'post' | 'put' | 'delete', path: P) => ({
+  const route = <M extends 'get' | 'post' | 'put' | 'delete', P extends string>(
+    method: M,
+    path: P,
+  ) => ({
     method,
     path,
     tags,
