@@ -188,7 +188,7 @@ async function passwordGrant(deps: AppServices, { log, address }: GrantRequest, 
   )
   const session = await deps.sessions.start(user, alongside)
   if (session === null) {
-    log.warn('authn_login_fail', { user_id: user.id, reason: 'deleted' })
+    log.warn('authn_login_fail', { user_id: user.id, reason: 'deleted_or_banned' })
     throw badCredentials()
   }
   if (upgrade !== undefined) log.info('authn_password_rehashed', { user_id: user.id })
