@@ -12,8 +12,7 @@
  * The other settings keep their names (`JWT_SECRET`, `THROTTLE_*`, `TRUST_PROXY`, ...) and come
  * from the environment or `.dev.vars` (see .dev.vars.example), the environment winning. This
  * script reads both and hands the Worker every setting itself: wrangler, given a `.dev.vars`,
- * would ignore the environment, and with `[secrets]` in wrangler.toml it takes only the listed
- * secrets from either. Without a `JWT_SECRET` a random one is made for this run.
+ * would ignore the environment. Without a `JWT_SECRET` a random one is made for this run.
  * Extra arguments go to `wrangler dev`.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -31,8 +30,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BIN = `${ROOT}node_modules/.bin`
 const DEFAULT_PGLITE_DIR = './.data/pglite-worker'
 /**
- * The secrets wrangler.toml lists under `[secrets]`: handed over in a private env file, so
- * wrangler shows them as hidden. Every other setting goes as a `--var` (wrangler prints those).
+ * The settings that are secrets on Cloudflare (`wrangler secret put`): handed over in a private env
+ * file, so wrangler shows them as hidden. Every other setting goes as a `--var` (wrangler prints those).
  */
 const SECRETS = ['JWT_SECRET', 'DATABASE_URL', 'JWT_PRIVATE_KEY', 'INTROSPECTION_CLIENTS']
 /** Settings this script uses itself to choose the database; the Worker gets `DATABASE_URL` only. */

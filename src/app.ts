@@ -4,7 +4,7 @@ import { HTTPException } from 'hono/http-exception'
 import { requestId } from 'hono/request-id'
 import { secureHeaders } from 'hono/secure-headers'
 import { createPasswordHasher } from './auth/password'
-import { createRevocationCheck } from './auth/revocation'
+import { accountKeyOf, createRevocationCheck } from './auth/revocation'
 import { createSessionService, DEFAULT_SESSION_OPTIONS } from './auth/sessions'
 import { createThrottle } from './auth/throttle'
 import { createVerifiedTokenCache } from './auth/token-cache'
@@ -13,6 +13,7 @@ import { type Config, DEFAULT_ADMIN, DEFAULT_OAUTH, DEFAULT_SECURITY } from './c
 import { databaseUnavailableCode, isUniqueViolation } from './db/errors'
 import { findTokenHolder } from './db/sessions'
 import { ApiError, errorResponse } from './errors'
+import { conflict, internalError, notFound, temporarilyUnavailable } from './http/answers'
 import { createLimitAddress } from './middleware/client-address'
 import { hardening } from './middleware/hardening'
 import { mountApiDocs } from './openapi/document'
@@ -79,7 +80,7 @@ function buildServices(deps: AppDeps): AppServices {
       refreshLimit: security.throttle.refreshFamily,
     }),
     revocation: createRevocationCheck({
-      load: (key) => findTokenHolder(deps.db, key),
+      load: (key) => findTokenHolder(deps.db, accountKeyOf(key)),
       cacheSeconds: options.revocationCacheSeconds,
       now,
     }),
@@ -106,13 +107,13 @@ export function createApp(appDeps: AppDeps) {
   app.use(secureHeaders(API_SECURITY_HEADERS))
   app.use(...hardening(app, deps))
 
-  app.notFound((c) => c.json({ detail: 'Not Found' }, 404))
+  app.notFound((c) => errorResponse(c, notFound()))
   app.onError((error, c) => {
     if (error instanceof ApiError) return errorResponse(c, error)
     if (error instanceof HTTPException && (error.status < 500 || error.status === 503)) {
       return errorResponse(c, new ApiError(error.status, error.message || 'Bad Request'))
     }
-    if (isUniqueViolation(error)) return errorResponse(c, new ApiError(409, 'Conflict'))
+    if (isUniqueViolation(error)) return errorResponse(c, conflict())
     const unavailable = databaseUnavailableCode(error)
     if (unavailable !== undefined) {
       const log = c.get('logger') ?? deps.logger
@@ -122,7 +123,7 @@ export function createApp(appDeps: AppDeps) {
         path: c.req.path.slice(0, 200),
         code: unavailable,
       })
-      return c.json({ detail: 'Service temporarily unavailable' }, 503)
+      return errorResponse(c, temporarilyUnavailable())
     }
     deps.logger.error('unhandled_error', {
       request_id: c.get('requestId'),
@@ -130,7 +131,7 @@ export function createApp(appDeps: AppDeps) {
       path: c.req.path.slice(0, 200),
       error: error instanceof Error ? error.name : typeof error,
     })
-    return c.json({ detail: 'Internal Server Error' }, 500)
+    return errorResponse(c, internalError())
   })
   mountApiDocs(app)
 

@@ -213,7 +213,7 @@ for (const driver of drivers) {
       const id = inserted?.id ?? -1
       // The hash is replaced only while it is still the verified one; the login is recorded either way.
       const rehash = (replacement: string) =>
-        recordLoginQuery(handle.db, id, new Date(), { expected: 'h1', replacement })
+        recordLoginQuery(handle.db, id, new Date(), { expectedHash: 'h1', newHash: replacement })
       expect(await rehash('h2')).toHaveLength(1)
       expect(await rehash('h3')).toHaveLength(1)
       const again = await findUserCountingAttempt(handle.db, {

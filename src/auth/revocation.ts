@@ -1,6 +1,15 @@
-import type { HolderKey, TokenHolder } from '../db/sessions'
+import type { AccountKey } from '../db/sessions'
+import type { TokenHolder, UserRef } from '../db/users'
 import { usernameKey } from './credentials'
 import type { AccessClaims } from './tokens'
+
+/** Which account a token names: by id (our tokens' `uid`) or by username (the Python service's tokens). */
+export type HolderKey = { id: number } | { username: string }
+
+/** The database's key of the account `key` names: a username is looked up by its key (`usernameKey`). */
+export function accountKeyOf(key: HolderKey): AccountKey {
+  return 'id' in key ? key : { usernameKey: usernameKey(key.username) }
+}
 
 /**
  * The revocation rule for access tokens, and a per-process cache of what it needs to know.
@@ -68,7 +77,7 @@ export interface RevocationCheck {
    */
   isRevoked(claims: AccessClaims): Promise<boolean>
   /** Drops what is cached about an account, after this process changed it. */
-  forget(holder: { id: number; username: string }): void
+  forget(holder: UserRef): void
 }
 
 interface Entry {

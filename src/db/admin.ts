@@ -3,6 +3,7 @@ import { bannedAt } from './bans'
 import type { Database } from './client'
 import { users } from './schema'
 import { endSessionsChanging } from './sessions'
+import type { UserRef } from './users'
 
 /**
  * The admin API's queries: accounts as an administrator sees them, and the writes that ban, unban,
@@ -152,10 +153,7 @@ export function banAccount(db: Database, id: number, now: Date, ban: NewBan) {
  * Lifts an account's ban (one statement); its sessions stay ended.
  * @returns the account, or undefined when there is none.
  */
-export async function unbanAccount(
-  db: Database,
-  id: number,
-): Promise<{ id: number; username: string } | undefined> {
+export async function unbanAccount(db: Database, id: number): Promise<UserRef | undefined> {
   const rows = await db
     .update(users)
     .set({ bannedAt: null, bannedUntil: null, banReason: null, updatedAt: sql`now()` })
@@ -184,10 +182,7 @@ export function setAccountPassword(db: Database, id: number, now: Date, hashedPa
  * Deletes an account, whatever its password; its refresh tokens go with it (ON DELETE CASCADE).
  * @returns the account, or undefined when there is none.
  */
-export async function deleteAccountById(
-  db: Database,
-  id: number,
-): Promise<{ id: number; username: string } | undefined> {
+export async function deleteAccountById(db: Database, id: number): Promise<UserRef | undefined> {
   const rows = await db
     .delete(users)
     .where(eq(users.id, id))

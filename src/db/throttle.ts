@@ -1,4 +1,16 @@
-import { and, eq, gt, inArray, isNull, lt, lte, or, type SQL, sql } from 'drizzle-orm'
+import {
+  and,
+  eq,
+  gt,
+  inArray,
+  isNull,
+  lt,
+  lte,
+  or,
+  type SQL,
+  sql,
+  type WithSubquery,
+} from 'drizzle-orm'
 import { type Database, rowsOf } from './client'
 import { authThrottle as t } from './schema'
 
@@ -82,14 +94,28 @@ export async function countAttempt(
   return row && attemptCountOf(row.attempts, row.retry_after_seconds, row.block_started)
 }
 
+/**
+ * What a confirmed password undoes in the counters: the account's count is forgotten and the
+ * attempt counted against the address is given back. It rides on the statement that acts on the
+ * success (starting the session, changing the password, deleting the account), so a success costs
+ * no round trip of its own.
+ */
+export interface AttemptReset {
+  /** The key whose count is forgotten (the account's). */
+  clear: string
+  /** The key that gets its attempt back (the address's); none when the address is unknown. */
+  release: string | undefined
+  nowMs: number
+}
+
 /** The DELETE that forgets a key's attempts (a successful login resets its account), as a `WITH` query. */
-export const clearAttemptsQuery = (db: Database, key: string) => db.delete(t).where(eq(t.key, key))
+const clearAttemptsQuery = (db: Database, key: string) => db.delete(t).where(eq(t.key, key))
 
 /**
  * The UPDATE that takes back one attempt counted in the current window of a key that is not
  * blocked, so that successful logins do not use up an address's allowance.
  */
-export function releaseAttemptQuery(db: Database, key: string, nowMs: number) {
+function releaseAttemptQuery(db: Database, key: string, nowMs: number) {
   const now = new Date(nowMs)
   return db
     .update(t)
@@ -102,6 +128,25 @@ export function releaseAttemptQuery(db: Database, key: string, nowMs: number) {
         or(isNull(t.blockedUntil), lte(t.blockedUntil, now)),
       ),
     )
+}
+
+/**
+ * The data-modifying `WITH` queries of a reset, for the statement that carries it (used by the
+ * statements of db/ only; callers hand an {@link AttemptReset} in).
+ */
+export function attemptResetQueries(db: Database, reset: AttemptReset | undefined): WithSubquery[] {
+  if (reset === undefined) return []
+  const queries: WithSubquery[] = [
+    db.$with('throttle_reset').as(clearAttemptsQuery(db, reset.clear).returning()),
+  ]
+  if (reset.release !== undefined) {
+    queries.push(
+      db
+        .$with('throttle_release')
+        .as(releaseAttemptQuery(db, reset.release, reset.nowMs).returning()),
+    )
+  }
+  return queries
 }
 
 /**

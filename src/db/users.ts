@@ -1,29 +1,38 @@
 import { and, eq, sql } from 'drizzle-orm'
 import { notBannedAt } from './bans'
 import type { Database } from './client'
-import { users } from './schema'
+import { type User, users } from './schema'
+
+/**
+ * The shapes of a user row that the statements return, all cut from the schema's `User`: a
+ * column's name and type are declared once, in db/schema.ts.
+ */
+
+/** A user named by id and username: what revocation caches are keyed by, what a reuse ends. */
+export type UserRef = Pick<User, 'id' | 'username'>
 
 /** What registration returns: never the hash. */
-export interface PublicUser {
-  id: number
-  name: string
-  username: string
-}
+export type PublicUser = Pick<User, 'id' | 'name' | 'username'>
 
-/** What login needs to check a password. */
-export interface LoginUser {
-  id: number
-  username: string
-  hashedPassword: string
+/** What a password check needs; `ban` is read by the login only. */
+export type LoginUser = Pick<User, 'id' | 'username' | 'hashedPassword'> & {
   /** Set when the account is banned at the login's moment (see db/bans.ts); `until` null: no end. */
   ban?: { until: Date | null }
 }
 
-/** A hash made with old parameters and its replacement, for {@link recordLoginQuery}. */
-export interface Rehash {
-  /** The hash that was verified: replaced only if it is still the stored one (compare-and-set). */
-  expected: string
-  replacement: string
+/** An account as the account endpoints (`/me`, `/logout`, ...) need it. */
+export type Account = Pick<
+  User,
+  'id' | 'name' | 'username' | 'hashedPassword' | 'createdAt' | 'tokensValidAfter'
+>
+
+/** What the revocation check needs to know about an account. */
+export type TokenHolder = Pick<User, 'id' | 'username' | 'tokensValidAfter'>
+
+/** A password hash to store in place of `expectedHash`, only if that is still the stored one. */
+export interface HashReplacement {
+  expectedHash: string
+  newHash: string
 }
 
 /**
@@ -33,8 +42,13 @@ export interface Rehash {
  * never overwritten. One UPDATE for both, since a statement may change a row only once. Like the
  * session's INSERT, it does nothing to an account banned meanwhile.
  */
-export function recordLoginQuery(db: Database, id: number, now: Date, rehash?: Rehash) {
-  const replaced = rehash === undefined ? undefined : eq(users.hashedPassword, rehash.expected)
+export function recordLoginQuery(
+  db: Database,
+  id: number,
+  now: Date,
+  rehash: HashReplacement | undefined,
+) {
+  const replaced = rehash === undefined ? undefined : eq(users.hashedPassword, rehash.expectedHash)
   return db
     .update(users)
     .set({
@@ -42,7 +56,7 @@ export function recordLoginQuery(db: Database, id: number, now: Date, rehash?: R
       ...(replaced === undefined || rehash === undefined
         ? {}
         : {
-            hashedPassword: sql`case when ${replaced} then ${rehash.replacement} else ${users.hashedPassword} end`,
+            hashedPassword: sql`case when ${replaced} then ${rehash.newHash} else ${users.hashedPassword} end`,
             updatedAt: sql`case when ${replaced} then now() else ${users.updatedAt} end`,
           }),
     })

@@ -1,21 +1,14 @@
 import { createMiddleware } from 'hono/factory'
 import { type AdminKey, looksLikeAdminKey, matchAdminKey } from '../auth/admin-keys'
 import { InvalidTokenError } from '../auth/tokens'
-import { ApiError, tooManyRequests } from '../errors'
+import { adminKeyRefused, notAdministrator, notFound, tooManyRequests } from '../http/answers'
+import { bearerCredential } from '../http/bearer'
 import type { AppEnv, AppServices } from '../types'
 
 /** Hono variables set by {@link requireAdmin}: the configured key the caller presented. */
 export type AdminEnv = {
   Variables: AppEnv['Variables'] & { admin: AdminKey }
 }
-
-/** The challenge of the admin API's 401s. */
-const ADMIN_CHALLENGE = 'Bearer realm="admin"'
-
-const BEARER = /^bearer +([^\s]+) *$/i
-
-const unauthorized = (detail: string) =>
-  new ApiError(401, detail, { 'WWW-Authenticate': ADMIN_CHALLENGE })
 
 /**
  * Demands an admin API key as `Authorization: Bearer eak_...` (see auth/admin-keys.ts), before
@@ -30,16 +23,15 @@ const unauthorized = (detail: string) =>
 export const requireAdmin = (deps: AppServices) =>
   createMiddleware<AdminEnv>(async (c, next) => {
     const keys = deps.admin.keys
-    if (keys.length === 0) throw new ApiError(404, 'Not Found')
+    if (keys.length === 0) throw notFound()
     const log = c.get('logger')
     const address = deps.limitAddress(c)
     const known = deps.throttle.addressRefusal(address)
     if (!known.allowed) {
       log.warn('authn_admin_fail', { reason: 'throttled', scope: known.scope })
-      throw tooManyRequests('Too many failed attempts; try again later', known.retryAfterSeconds)
+      throw tooManyRequests('admin', known.retryAfterSeconds)
     }
-    const header = c.req.header('authorization')
-    const credential = header === undefined ? undefined : BEARER.exec(header)?.[1]
+    const credential = bearerCredential(c)
     if (credential !== undefined && looksLikeAdminKey(credential)) {
       const key = await matchAdminKey(keys, credential)
       if (key !== undefined) {
@@ -48,7 +40,7 @@ export const requireAdmin = (deps: AppServices) =>
       }
     } else if (credential !== undefined && (await isUserToken(deps, credential))) {
       log.warn('authz_fail', { resource: 'admin', reason: 'not_admin' })
-      throw new ApiError(403, 'Not an administrator')
+      throw notAdministrator()
     }
     const reason = credential === undefined ? 'missing' : 'invalid_key'
     const verdict = await deps.throttle.countAddressFailure(address)
@@ -60,10 +52,10 @@ export const requireAdmin = (deps: AppServices) =>
         })
       }
       log.warn('authn_admin_fail', { reason: 'throttled', scope: verdict.scope })
-      throw tooManyRequests('Too many failed attempts; try again later', verdict.retryAfterSeconds)
+      throw tooManyRequests('admin', verdict.retryAfterSeconds)
     }
     log.warn('authn_admin_fail', { reason })
-    throw unauthorized(credential === undefined ? 'Not authenticated' : 'Invalid admin credentials')
+    throw adminKeyRefused(credential === undefined)
   })
 
 /** Whether a credential is an access token this service would accept (signature and claims). */

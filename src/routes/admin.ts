@@ -1,24 +1,34 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
-import { LOGIN_LIMITS, passwordProblem, usernameKey } from '../auth/credentials'
+import { LOGIN_LIMITS } from '../auth/credentials'
 import {
-  type AdminAccount,
-  banAccount,
-  deleteAccountById,
-  endAccountSessions,
-  findAdminAccount,
-  type ListPosition,
-  listAccounts,
-  setAccountPassword,
-  unbanAccount,
-} from '../db/admin'
-import { ApiError, validationError } from '../errors'
-import type { LogFields } from '../logger'
+  adminKeyRefused,
+  documented,
+  documentedValidation,
+  notAdministrator,
+  notFound,
+  tooManyRequests,
+  unsupportedMediaType,
+  userNotFound,
+  validationError,
+} from '../http/answers'
+import { createRouter } from '../http/router'
+import { jsonContent, text } from '../http/schemas'
 import { type AdminEnv, requireAdmin } from '../middleware/admin-auth'
 import { requireJson } from '../middleware/body'
 import type { AppServices } from '../types'
-import { createRouter } from './router'
-import { ErrorSchema, jsonContent, text, ValidationErrorSchema } from './schemas'
+import {
+  type AdminAccount,
+  type Administrator,
+  ban as banFlow,
+  deleteAccount,
+  endSessions as endSessionsFlow,
+  findAccounts,
+  type ListPosition,
+  readAccount,
+  setPassword as setPasswordFlow,
+  unban as unbanFlow,
+} from '../use-cases/admin'
 
 /** The largest id a `serial` column holds. */
 const MAX_ID = 2_147_483_647
@@ -121,25 +131,33 @@ const SetPasswordSchema = z
   })
   .openapi('SetPasswordRequest')
 
+const RETRY_EXAMPLE = 900
+
 const errors = {
-  401: {
-    ...jsonContent(ErrorSchema, 'No admin API key, or a wrong one'),
-    headers: z.object({
-      'WWW-Authenticate': z.string().openapi({ example: 'Bearer realm="admin"' }),
-    }),
-  },
-  403: jsonContent(ErrorSchema, "A user's access token: users are not administrators"),
-  404: jsonContent(ErrorSchema, 'No such account, or the admin API is off (no ADMIN_API_KEYS)'),
-  422: jsonContent(ValidationErrorSchema, 'A parameter or field breaks its rule'),
-  429: jsonContent(
-    ErrorSchema,
+  401: documented(
+    'No admin API key, or a wrong one',
+    adminKeyRefused(true),
+    adminKeyRefused(false),
+  ),
+  403: documented("A user's access token: users are not administrators", notAdministrator()),
+  404: documented(
+    'No such account, or the admin API is off (no ADMIN_API_KEYS)',
+    userNotFound(),
+    notFound(),
+  ),
+  422: documentedValidation(
+    'A parameter or field breaks its rule',
+    validationError([
+      { loc: ['path', 'id'], msg: 'Input should be a valid number', type: 'value_error' },
+    ]),
+  ),
+  429: documented(
     'Too many failed logins or admin key checks from this address; see Retry-After',
+    tooManyRequests('admin', RETRY_EXAMPLE),
   ),
 }
 
-const bodyErrors = { 415: jsonContent(ErrorSchema, 'The body is not JSON') }
-
-const userNotFound = () => new ApiError(404, 'User not found')
+const bodyErrors = { 415: documented('The body is not JSON', unsupportedMediaType('json')) }
 
 /** The opaque cursor of a place in the listing: base64url of `<created_at>|<id>`. */
 function encodeCursor(position: ListPosition): string {
@@ -190,10 +208,11 @@ function accountBody(account: AdminAccount) {
   }
 }
 
-/** Logs an administrator's action: who (the key's name), what, on which account; never a secret. */
-function logAction(c: Context<AdminEnv>, action: string, fields: LogFields = {}): void {
-  c.get('logger').info('authz_admin', { admin: c.get('admin').name, action, ...fields })
-}
+/** The administrator of a request: its logger and the name of the key it presented. */
+const administrator = (c: Context<AdminEnv>): Administrator => ({
+  log: c.get('logger'),
+  name: c.get('admin').name,
+})
 
 /**
  * The admin API under `/admin/users`: list and search accounts, read one, ban and unban, end its
@@ -204,7 +223,6 @@ export function adminRoutes(deps: AppServices) {
   const admin = requireAdmin(deps)
   const security = [{ adminKey: [] }]
   const tags = ['admin']
-  const now = () => new Date(deps.now())
   const route = <M extends 'get' | 'post' | 'put' | 'delete', P extends string>(
     method: M,
     path: P,
@@ -284,27 +302,18 @@ export function adminRoutes(deps: AppServices) {
     responses: { 204: { description: 'Deleted' }, ...errors },
   })
 
-  /** The account as it is now, after an action on it. */
-  const current = async (id: number) => {
-    const account = await findAdminAccount(deps.db, id, now())
-    if (account === undefined) throw userNotFound()
-    return accountBody(account)
-  }
-
   return createRouter()
     .openapi(list, async (c) => {
       const query = c.req.valid('query')
       const limit = query.limit ?? PAGE.default
-      const rows = await listAccounts(deps.db, {
-        ...(query.username === undefined ? {} : { usernameKeyPrefix: usernameKey(query.username) }),
-        ...(query.id === undefined ? {} : { id: query.id }),
-        ...(query.cursor === undefined ? {} : { after: decodeCursor(query.cursor) }),
+      const rows = await findAccounts(deps, administrator(c), {
+        username: query.username,
+        id: query.id,
+        after: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
         limit: limit + 1,
-        now: now(),
       })
       const page = rows.slice(0, limit)
       const last = page.at(-1)
-      logAction(c, 'list', { count: page.length })
       return c.json(
         {
           users: page.map(accountBody),
@@ -315,65 +324,48 @@ export function adminRoutes(deps: AppServices) {
       )
     })
     .openapi(read, async (c) => {
-      const { id } = c.req.valid('param')
-      const account = await current(id)
-      logAction(c, 'read', { user_id: id })
-      return c.json(account, 200)
+      const found = await readAccount(deps, administrator(c), c.req.valid('param').id)
+      if (!found.ok) throw userNotFound()
+      return c.json(accountBody(found.account), 200)
     })
     .openapi(ban, async (c) => {
       const { id } = c.req.valid('param')
       const { reason, until } = c.req.valid('json')
-      const at = now()
       const end = until === undefined || until === null ? null : new Date(until)
-      if (end !== null && end.getTime() <= at.getTime()) {
+      const banned = await banFlow(deps, administrator(c), id, reason, end)
+      if (!banned.ok) {
+        if (banned.reason === 'not_found') throw userNotFound()
         throw validationError([
           { loc: ['body', 'until'], msg: 'Input should be in the future', type: 'value_error' },
         ])
       }
-      const banned = await banAccount(deps.db, id, at, { reason, until: end })
-      if (banned === undefined) throw userNotFound()
-      deps.revocation.forget(banned)
-      logAction(c, 'ban', { user_id: id, until: end?.toISOString() ?? null, reason })
-      return c.json(await current(id), 200)
+      return c.json(accountBody(banned.account), 200)
     })
     .openapi(unban, async (c) => {
-      const { id } = c.req.valid('param')
-      if ((await unbanAccount(deps.db, id)) === undefined) throw userNotFound()
-      logAction(c, 'unban', { user_id: id })
-      return c.json(await current(id), 200)
+      const unbanned = await unbanFlow(deps, administrator(c), c.req.valid('param').id)
+      if (!unbanned.ok) throw userNotFound()
+      return c.json(accountBody(unbanned.account), 200)
     })
     .openapi(endSessions, async (c) => {
-      const { id } = c.req.valid('param')
-      const ended = await endAccountSessions(deps.db, id, now())
-      if (ended === undefined) throw userNotFound()
-      deps.revocation.forget(ended)
-      logAction(c, 'end_sessions', { user_id: id })
+      const ended = await endSessionsFlow(deps, administrator(c), c.req.valid('param').id)
+      if (!ended.ok) throw userNotFound()
       return c.body(null, 204)
     })
     .openapi(setPassword, async (c) => {
       const { id } = c.req.valid('param')
       const { new_password } = c.req.valid('json')
-      const account = await findAdminAccount(deps.db, id, now())
-      if (account === undefined) throw userNotFound()
-      const problem = passwordProblem(new_password, account.username)
-      if (problem !== null) {
+      const set = await setPasswordFlow(deps, administrator(c), id, new_password)
+      if (!set.ok) {
+        if (set.reason === 'not_found') throw userNotFound()
         throw validationError([
-          { loc: ['body', 'new_password'], msg: problem, type: 'value_error' },
+          { loc: ['body', 'new_password'], msg: set.problem, type: 'value_error' },
         ])
       }
-      const hash = await deps.passwords.hash(new_password)
-      const changed = await setAccountPassword(deps.db, id, now(), hash)
-      if (changed === undefined) throw userNotFound()
-      deps.revocation.forget(changed)
-      logAction(c, 'set_password', { user_id: id })
       return c.body(null, 204)
     })
     .openapi(remove, async (c) => {
-      const { id } = c.req.valid('param')
-      const deleted = await deleteAccountById(deps.db, id)
-      if (deleted === undefined) throw userNotFound()
-      deps.revocation.forget(deleted)
-      logAction(c, 'delete', { user_id: id })
+      const deleted = await deleteAccount(deps, administrator(c), c.req.valid('param').id)
+      if (!deleted.ok) throw userNotFound()
       return c.body(null, 204)
     })
 }

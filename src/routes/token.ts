@@ -1,15 +1,23 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { LOGIN_LIMITS } from '../auth/credentials'
-import type { RotationOutcome } from '../auth/sessions'
-import type { ThrottleVerdict } from '../auth/throttle'
-import { findBan } from '../db/bans'
-import { type Rehash, recordLoginQuery } from '../db/users'
-import { ApiError, accountBanned, bearerChallenge, tooManyRequests } from '../errors'
-import type { Logger } from '../logger'
+import {
+  accountBanned,
+  badCredentials,
+  documented,
+  documentedOAuth,
+  invalidGrant,
+  malformedForm,
+  oauthError,
+  payloadTooLarge,
+  tooManyRequests,
+  unsupportedMediaType,
+} from '../http/answers'
+import { createRouter } from '../http/router'
+import { jsonContent } from '../http/schemas'
 import { requireForm } from '../middleware/body'
 import type { AppServices } from '../types'
-import { createRouter } from './router'
-import { jsonContent } from './schemas'
+import { passwordLogin } from '../use-cases/login'
+import { type IssuedTokens, refresh } from '../use-cases/sessions'
 
 const TokenRequestSchema = z
   .object({
@@ -40,21 +48,10 @@ const TokenSchema = z
   })
   .openapi('Token')
 
-/** RFC 6749 §5.2 error body, with FastAPI's `detail` beside it. */
-export const OAuthErrorSchema = z
-  .object({
-    error: z.enum(['invalid_request', 'unsupported_grant_type', 'invalid_grant']),
-    error_description: z.string(),
-    detail: z.string(),
-  })
-  .openapi('OAuthError')
+const RETRY_EXAMPLE = 900
 
-/**
- * The answer to a form body that does not parse (multipart without its boundary, say) on the OAuth
- * endpoints: the `invalid_request` of every other bad form.
- */
-export const malformedForm = (): ApiError =>
-  oauthError('invalid_request', 'the body is not a well-formed form')
+/** The end of a ban in the documented example of a ban with an end. */
+const BAN_END_EXAMPLE = new Date('2026-12-31T00:00:00Z')
 
 const route = createRoute({
   method: 'post',
@@ -75,36 +72,29 @@ const route = createRoute({
   },
   responses: {
     200: jsonContent(TokenSchema, 'An access token and a refresh token'),
-    400: jsonContent(
-      OAuthErrorSchema,
+    400: documentedOAuth(
       'A malformed token request, or an unusable refresh token (RFC 6749 §5.2)',
+      oauthError('invalid_request', 'username and password are required'),
+      oauthError('unsupported_grant_type', 'grant_type must be "password" or "refresh_token"'),
+      invalidGrant(),
     ),
-    401: jsonContent(z.object({ detail: z.string() }), 'Incorrect username or password'),
-    403: jsonContent(
-      z.object({ detail: z.string() }),
+    401: documented('Incorrect username or password', badCredentials()),
+    403: documented(
       'The account is banned (answered only after the password or refresh token was right)',
+      accountBanned(null),
+      accountBanned(BAN_END_EXAMPLE),
     ),
-    413: jsonContent(z.object({ detail: z.string() }), 'The body is too large'),
-    415: jsonContent(z.object({ detail: z.string() }), 'The body is not a form'),
-    429: jsonContent(
-      z.object({ detail: z.string() }),
+    413: documented('The body is too large', payloadTooLarge()),
+    415: documented('The body is not a form', unsupportedMediaType('form')),
+    429: documented(
       'Too many failed logins for this account or from this address, or too many refreshes of this session; see Retry-After',
+      tooManyRequests('login', RETRY_EXAMPLE),
+      tooManyRequests('refresh', RETRY_EXAMPLE),
     ),
   },
 })
 
 const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' }
-
-/** An OAuth2 error response (RFC 6749 §5.2), with FastAPI's `detail` beside it. */
-export function oauthError(
-  error: 'invalid_request' | 'unsupported_grant_type' | 'invalid_grant',
-  description: string,
-) {
-  return new ApiError(400, description, NO_STORE, { error, error_description: description })
-}
-
-const badCredentials = () =>
-  new ApiError(401, 'Incorrect username or password', { 'WWW-Authenticate': bearerChallenge() })
 
 /** The longest refresh_token parameter read at all (ours are 66 characters, older ones 43). */
 const MAX_REFRESH_TOKEN_LENGTH = 512
@@ -118,18 +108,37 @@ export function tokenRoutes(deps: AppServices) {
     async (c) => {
       const form = c.req.valid('form')
       const grant = form.grant_type ?? 'password'
-      if (grant !== 'password' && grant !== 'refresh_token') {
+      const log = c.get('logger')
+      let tokens: IssuedTokens
+      if (grant === 'password') {
+        const { username, password } = passwordForm(form)
+        const attempt = { log, address: deps.limitAddress(c) }
+        const outcome = await passwordLogin(deps, attempt, username, password)
+        if (!outcome.ok) {
+          if (outcome.reason === 'throttled') {
+            throw tooManyRequests('login', outcome.retryAfterSeconds)
+          }
+          if (outcome.reason === 'banned') throw accountBanned(outcome.until)
+          throw badCredentials()
+        }
+        tokens = outcome.tokens
+      } else if (grant === 'refresh_token') {
+        const outcome = await refresh(deps, log, refreshTokenOf(form))
+        if (!outcome.ok) {
+          if (outcome.reason === 'throttled') {
+            throw tooManyRequests('refresh', outcome.retryAfterSeconds)
+          }
+          if (outcome.reason === 'banned') throw accountBanned(outcome.until)
+          throw invalidGrant()
+        }
+        tokens = outcome.tokens
+      } else {
         throw oauthError(
           'unsupported_grant_type',
           'grant_type must be "password" or "refresh_token"',
         )
       }
-      const request = { log: c.get('logger'), address: deps.limitAddress(c) }
-      const tokens =
-        grant === 'password'
-          ? await passwordGrant(deps, request, form)
-          : await refreshGrant(deps, request, form)
-      return c.json(tokens, 200, NO_STORE)
+      return c.json(tokenBody(tokens), 200, NO_STORE)
     },
     (result) => {
       if (!result.success)
@@ -138,174 +147,33 @@ export function tokenRoutes(deps: AppServices) {
   )
 }
 
-/** What a grant needs of its request: the request's logger and the client's address. */
-interface GrantRequest {
-  log: Logger
-  address: string | undefined
-}
-
-async function passwordGrant(deps: AppServices, { log, address }: GrantRequest, form: TokenForm) {
+/** The password grant's parameters, present and within the lengths a login reads. */
+function passwordForm(form: TokenForm): { username: string; password: string } {
   const { username, password } = form
   if (!username || !password)
     throw oauthError('invalid_request', 'username and password are required')
   if (username.length > LOGIN_LIMITS.username || password.length > LOGIN_LIMITS.password) {
     throw oauthError('invalid_request', 'username or password is too long')
   }
-  const { user, verdict } = await deps.throttle.countLogin(username, address)
-  if (!verdict.allowed) {
-    throw throttled(
-      log,
-      verdict,
-      verdict.userId,
-      'authn_login_fail',
-      'Too many failed login attempts',
-    )
-  }
-  if (user === undefined) {
-    await deps.passwords.verifyDummy(password)
-    log.warn('authn_login_fail', { reason: 'unknown_user' })
-    throw badCredentials()
-  }
-  if (!(await deps.passwords.verify(password, user.hashedPassword))) {
-    log.warn('authn_login_fail', { user_id: user.id, reason: 'wrong_password' })
-    throw badCredentials()
-  }
-  // Only now, with the password right, may the answer tell of a ban.
-  if (user.ban !== undefined) {
-    log.warn('authn_login_fail', { user_id: user.id, reason: 'banned' })
-    throw accountBanned(user.ban.until)
-  }
-  // The throttle reset and the login's record on the account (last login, a hash upgrade) ride
-  // on the statement that starts the session.
-  const alongside = deps.throttle.loginSucceededQueries(user.id, address)
-  const upgrade = deps.passwords.needsRehash(user.hashedPassword)
-    ? await upgradedHash(deps, log, user, password)
-    : undefined
-  alongside.push(
-    deps.db
-      .$with('login_recorded')
-      .as(recordLoginQuery(deps.db, user.id, new Date(deps.now()), upgrade)),
-  )
-  const session = await deps.sessions.start(user, alongside)
-  if (session === null) {
-    log.warn('authn_login_fail', { user_id: user.id, reason: 'deleted_or_banned' })
-    throw badCredentials()
-  }
-  if (upgrade !== undefined) log.info('authn_password_rehashed', { user_id: user.id })
-  const issued = await deps.tokens.issueAccessToken(session.user)
-  log.info('authn_login_success', { user_id: user.id })
-  log.info('authn_token_created', {
-    user_id: user.id,
-    jti: issued.claims.jti,
-    exp: issued.claims.exp,
-  })
-  return tokenBody(issued, session.refreshToken)
+  return { username, password }
 }
 
-/**
- * The 429 (with `Retry-After`) for a password attempt the throttle refused, logged: the block's
- * start once (`authn_login_lock` for an account, `excess_rate_limit_exceeded` for an address),
- * then `failEvent` with reason `throttled`. Shared by every endpoint that checks a password.
- */
-export function throttled(
-  log: Logger,
-  verdict: Extract<ThrottleVerdict, { allowed: false }>,
-  userId: number | undefined,
-  failEvent: string,
-  detail: string,
-): ApiError {
-  const fields = { user_id: userId, scope: verdict.scope }
-  if (verdict.blockStarted) {
-    const event =
-      verdict.scope === 'loginAccount' ? 'authn_login_lock' : 'excess_rate_limit_exceeded'
-    log.warn(event, { ...fields, retry_after: verdict.retryAfterSeconds })
-  }
-  log.warn(failEvent, { ...fields, reason: 'throttled' })
-  return tooManyRequests(`${detail}; try again later`, verdict.retryAfterSeconds)
-}
-
-async function refreshGrant(deps: AppServices, { log }: GrantRequest, form: TokenForm) {
+/** The refresh grant's token, present and not absurdly long. */
+function refreshTokenOf(form: TokenForm): string {
   const presented = form.refresh_token
   if (!presented) throw oauthError('invalid_request', 'refresh_token is required')
   if (presented.length > MAX_REFRESH_TOKEN_LENGTH) {
     throw oauthError('invalid_request', 'refresh_token is too long')
   }
-  const outcome = await deps.sessions.rotate(presented)
-  if (!outcome.ok) {
-    // A ban ended every session: the holder of one of its tokens is told why (one read, on
-    // this refusal only).
-    const userId = outcome.reason === 'revoked' ? outcome.userId : undefined
-    const ban =
-      userId === undefined ? undefined : await findBan(deps.db, userId, new Date(deps.now()))
-    if (ban !== undefined) {
-      log.warn('authn_refresh_fail', { user_id: userId, reason: 'banned' })
-      throw accountBanned(ban.until)
-    }
-    throw refreshRefused(deps, log, outcome)
-  }
-  const issued = await deps.tokens.issueAccessToken(outcome.user)
-  log.info('authn_refresh_success', { user_id: outcome.user.id })
-  log.info('authn_token_created', {
-    user_id: outcome.user.id,
-    jti: issued.claims.jti,
-    exp: issued.claims.exp,
-  })
-  return tokenBody(issued, outcome.refreshToken)
+  return presented
 }
 
-/** The answer to a refresh the session service refused, logged (and the cache told of a reuse). */
-function refreshRefused(
-  deps: AppServices,
-  log: Logger,
-  outcome: Exclude<RotationOutcome, { ok: true }>,
-): ApiError {
-  if (outcome.reason === 'throttled') {
-    const fields = { user_id: outcome.userId, scope: 'refreshFamily' }
-    if (outcome.blockStarted) {
-      log.warn('excess_rate_limit_exceeded', { ...fields, retry_after: outcome.retryAfterSeconds })
-    }
-    log.warn('authn_refresh_fail', { ...fields, reason: 'throttled' })
-    return tooManyRequests(
-      'Too many refreshes of this session; try again later',
-      outcome.retryAfterSeconds,
-    )
-  }
-  if (outcome.reason === 'reused') {
-    // Every session of the user was ended: this instance's /validate must not trust its cache.
-    deps.revocation.forget(outcome.user)
-    log.warn('authn_refresh_reuse_detected', { user_id: outcome.user.id, reason: outcome.reason })
-  } else {
-    log.info('authn_refresh_fail', { user_id: outcome.userId, reason: outcome.reason })
-  }
-  return oauthError(
-    'invalid_grant',
-    'The refresh token is invalid, expired, revoked or already used',
-  )
-}
-
-function tokenBody(issued: { token: string; expiresIn: number }, refreshToken: string) {
+/** The RFC 6749 §5.1 body of issued tokens. */
+function tokenBody(tokens: IssuedTokens) {
   return {
-    access_token: issued.token,
+    access_token: tokens.accessToken,
     token_type: 'bearer' as const,
-    expires_in: issued.expiresIn,
-    refresh_token: refreshToken,
-  }
-}
-
-/**
- * A fresh hash of `password` to store in place of one made with old parameters (only if it is
- * still the one that was verified), or undefined when hashing failed: the login goes on.
- */
-async function upgradedHash(
-  deps: AppServices,
-  log: Logger,
-  user: { id: number; hashedPassword: string },
-  password: string,
-): Promise<Rehash | undefined> {
-  try {
-    return { expected: user.hashedPassword, replacement: await deps.passwords.hash(password) }
-  } catch {
-    log.warn('authn_password_rehash_failed', { user_id: user.id })
-    return undefined
+    expires_in: tokens.expiresIn,
+    refresh_token: tokens.refreshToken,
   }
 }

@@ -129,7 +129,7 @@ export async function nodeServer(name: string, env: Record<string, string>): Pro
 /**
  * The Worker in workerd (`wrangler dev`) with the contract settings and `env`, reaching
  * `databaseUrl` through Neon's HTTP driver and the local endpoint at `fetchEndpoint`. The developer's
- * .dev.vars and .env are not read (an empty --env-file), and wrangler's state goes to a temp dir.
+ * .dev.vars and .env are not read (the secrets come in their own --env-file), and wrangler's state goes to a temp dir.
  */
 export async function workerServer(
   name: string,
@@ -138,9 +138,17 @@ export async function workerServer(
   env: Record<string, string> = {},
 ): Promise<RunningLeg> {
   const dir = mkdtempSync(join(tmpdir(), 'edge-auth-wrangler-'))
-  const envFile = join(dir, 'empty.env')
-  writeFileSync(envFile, '')
   const { JWT_SECRET, JWT_PRIVATE_KEY, INTROSPECTION_CLIENTS, ...vars } = CONTRACT_ENV
+  // The secrets go in a private env file, as `wrangler secret put` would hold them.
+  const envFile = join(dir, 'secrets.env')
+  const secrets = { JWT_SECRET, JWT_PRIVATE_KEY, INTROSPECTION_CLIENTS, DATABASE_URL: databaseUrl }
+  writeFileSync(
+    envFile,
+    Object.entries(secrets)
+      // Single quotes: the contract's values hold double quotes (a JWK) but never a single one.
+      .map(([key, value]) => `${key}='${(value ?? '').replaceAll('$', '\\$')}'\n`)
+      .join(''),
+  )
   const varArgs = Object.entries({ ...vars, ...env, NEON_FETCH_ENDPOINT: fetchEndpoint }).flatMap(
     ([key, value]) => ['--var', `${key}:${value}`],
   )
@@ -161,11 +169,6 @@ export async function workerServer(
         ...varArgs,
       ],
       env: cleanEnv({
-        // secrets.required in wrangler.toml: wrangler dev reads these from the environment
-        JWT_SECRET: JWT_SECRET ?? '',
-        JWT_PRIVATE_KEY: JWT_PRIVATE_KEY ?? '',
-        INTROSPECTION_CLIENTS: INTROSPECTION_CLIENTS ?? '',
-        DATABASE_URL: databaseUrl,
         WRANGLER_SEND_METRICS: 'false',
         CLOUDFLARE_CF_FETCH_ENABLED: 'false',
         WRANGLER_LOG_PATH: join(dir, 'logs'),

@@ -1,6 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
-import { fieldErrors, validationError } from '../errors'
+import { fieldErrors } from '../errors'
 import type { AppEnv } from '../types'
+import { validationError } from './answers'
 
 const LOCATIONS: Record<string, string> = {
   json: 'body',
