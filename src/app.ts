@@ -9,7 +9,7 @@ import { createSessionService, DEFAULT_SESSION_OPTIONS } from './auth/sessions'
 import { createThrottle } from './auth/throttle'
 import { createVerifiedTokenCache } from './auth/token-cache'
 import { createTokenService, type TokenService } from './auth/tokens'
-import { type Config, DEFAULT_OAUTH, DEFAULT_SECURITY } from './config'
+import { type Config, DEFAULT_ADMIN, DEFAULT_OAUTH, DEFAULT_SECURITY } from './config'
 import { databaseUnavailableCode, isUniqueViolation } from './db/errors'
 import { findTokenHolder } from './db/sessions'
 import { ApiError, errorResponse } from './errors'
@@ -17,6 +17,7 @@ import { conflict, internalError, notFound, temporarilyUnavailable } from './htt
 import { createLimitAddress } from './middleware/client-address'
 import { hardening } from './middleware/hardening'
 import { mountApiDocs } from './openapi/document'
+import { adminRoutes } from './routes/admin'
 import { changePasswordRoutes } from './routes/change-password'
 import { healthRoutes } from './routes/health'
 import { introspectRoutes } from './routes/introspect'
@@ -70,6 +71,7 @@ function buildServices(deps: AppDeps): AppServices {
     clientAddress: deps.clientAddress ?? (() => undefined),
     security,
     oauth: deps.oauth ?? DEFAULT_OAUTH,
+    admin: deps.admin ?? DEFAULT_ADMIN,
     now,
     sessions: createSessionService({
       db: deps.db,
@@ -145,6 +147,7 @@ export function createApp(appDeps: AppDeps) {
     .route('/', meRoutes(deps))
     .route('/', changePasswordRoutes(deps))
     .route('/', healthRoutes(deps))
+    .route('/', adminRoutes(deps))
 }
 
 /**
@@ -167,6 +170,7 @@ export async function createAppFromConfig(
     sessions: config.sessions,
     security: config.security,
     oauth: config.oauth,
+    admin: config.admin,
     ...runtime,
   })
 }

@@ -10,7 +10,7 @@ import type { SharedHolderCache } from './auth/revocation-shared'
 import type { SessionOptions, SessionService } from './auth/sessions'
 import type { Throttle } from './auth/throttle'
 import type { TokenService } from './auth/tokens'
-import type { OAuthSettings, SecurityConfig } from './config'
+import type { AdminSettings, OAuthSettings, SecurityConfig } from './config'
 import type { Database } from './db/client'
 import type { Logger } from './logger'
 import type { ClientAddressFn } from './middleware/client-address'
@@ -34,6 +34,8 @@ export interface AppDeps {
   security?: SecurityConfig
   /** Issuer URL, key set caching and introspection clients; `DEFAULT_OAUTH` by default. */
   oauth?: OAuthSettings
+  /** Who may call the admin API; none by default (it answers 404). */
+  admin?: AdminSettings
   /** The clock in milliseconds (default `Date.now`): expiry, throttling windows and caches follow it. */
   now?: () => number
   /**
@@ -48,6 +50,7 @@ export interface AppServices extends Omit<AppDeps, 'sessions'> {
   clientAddress: ClientAddressFn
   security: SecurityConfig
   oauth: OAuthSettings
+  admin: AdminSettings
   now: () => number
   sessions: SessionService
   revocation: RevocationCheck

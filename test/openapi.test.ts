@@ -1,6 +1,7 @@
 import { Validator } from '@seriousme/openapi-schema-validator'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { adminKeyHash, newAdminKey } from '../src/auth/admin-keys'
 import { DEFAULT_SECURITY } from '../src/config'
 import { makeTestApp, TEST_SECRET, type TestApp } from './support/app'
 import { forgeJwt } from './support/jwt'
@@ -94,7 +95,7 @@ describe('GET /openapi.json', () => {
     }
   })
 
-  it('has the Bearer scheme, an OAuth2 password flow whose tokenUrl is /token, and Basic for introspection clients', () => {
+  it('has the Bearer scheme, an OAuth2 password flow whose tokenUrl is /token, Basic for introspection clients and the admin key', () => {
     expect(doc.components.securitySchemes).toEqual({
       bearer: expect.objectContaining({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }),
       oauth2: expect.objectContaining({
@@ -102,6 +103,7 @@ describe('GET /openapi.json', () => {
         flows: { password: { tokenUrl: '/token', scopes: {} } },
       }),
       introspectionClient: expect.objectContaining({ type: 'http', scheme: 'basic' }),
+      adminKey: expect.objectContaining({ type: 'http', scheme: 'bearer' }),
     })
   })
 
@@ -193,6 +195,53 @@ describe('real responses match the document', () => {
     await expectDocumented(method, '/validate', await call())
     const expired = forgeJwt({ alg: 'HS256' }, { sub: 'x', exp: 1 }, TEST_SECRET)
     await expectDocumented(method, '/validate', await call(`Bearer ${expired}`))
+  })
+
+  it('the admin API: 200, 401, 403, 404, 415, 422', async () => {
+    const key = newAdminKey()
+    const admin = await makeTestApp({
+      admin: { keys: [{ name: 'doc', sha256: await adminKeyHash(key) }] },
+    })
+    try {
+      const registered = await admin.register({ name: 'Adm', username: 'adm_doc', password })
+      const { id } = (await registered.json()) as { id: number }
+      const login = await admin.login({ username: 'adm_doc', password })
+      const { access_token } = (await login.json()) as { access_token: string }
+      const call = (method: string, path: string, body?: string, authorization = `Bearer ${key}`) =>
+        admin.app.request(path, {
+          method: method.toUpperCase(),
+          headers: { authorization, 'content-type': 'application/json' },
+          ...(body === undefined ? {} : { body }),
+        })
+      const cases: [string, string, string, number, string?, string?][] = [
+        ['get', '/admin/users', '/admin/users?limit=1', 200],
+        ['get', '/admin/users', '/admin/users?limit=0', 422],
+        ['get', '/admin/users', '/admin/users', 401, undefined, 'Bearer nope'],
+        ['get', '/admin/users', '/admin/users', 403, undefined, `Bearer ${access_token}`],
+        ['get', '/admin/users/{id}', `/admin/users/${id}`, 200],
+        ['get', '/admin/users/{id}', '/admin/users/999999', 404],
+        ['post', '/admin/users/{id}/ban', `/admin/users/${id}/ban`, 200, '{"reason":"doc"}'],
+        ['post', '/admin/users/{id}/ban', `/admin/users/${id}/ban`, 422, '{}'],
+        ['delete', '/admin/users/{id}/ban', `/admin/users/${id}/ban`, 200],
+        ['delete', '/admin/users/{id}/sessions', '/admin/users/x/sessions', 422],
+        ['put', '/admin/users/{id}/password', `/admin/users/${id}/password`, 422, '{}'],
+        ['delete', '/admin/users/{id}', '/admin/users/999999', 404],
+      ]
+      for (const [method, documented, path, status, body, authorization] of cases) {
+        const res = await call(method, path, body, authorization)
+        expect(res.status, `${method} ${path}`).toBe(status)
+        await expectDocumented(method, documented, res)
+      }
+      const text = await admin.app.request(`/admin/users/${id}/ban`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'text/plain' },
+        body: 'x',
+      })
+      expect(text.status).toBe(415)
+      await expectDocumented('post', '/admin/users/{id}/ban', text)
+    } finally {
+      await admin.close()
+    }
   })
 })
 

@@ -83,8 +83,10 @@ export interface SessionService {
   readonly options: Readonly<SessionOptions>
   /**
    * Starts a session (a new family) for a user whose password was just verified; the same
-   * statement applies the throttle's `reset` and stores `rehash` (see `startSession`).
-   * @returns its refresh token, or null if the user no longer exists (then nothing was written).
+   * statement applies the throttle's `reset`, records the login on the account (last login, and
+   * `rehash`; see `startSession`).
+   * @returns its refresh token, or null if the user no longer exists or is banned (then nothing
+   * was written).
    */
   start(
     user: UserRef,

@@ -6,6 +6,7 @@ import {
   type AttemptCount,
   type AttemptLimit,
   type AttemptReset,
+  countAttempt,
   deleteExpiredAttempts,
 } from '../db/throttle'
 import type { LoginUser } from '../db/users'
@@ -86,6 +87,18 @@ export interface Throttle {
    * the password, deleting the account) applies it, so a success costs no round trip of its own.
    */
   loginSucceeded(userId: number, address: string | undefined): AttemptReset
+  /**
+   * Counts a failed check of another credential (a missing or wrong admin API key) as a failed
+   * login of the client address, in one statement, under the same limit, so that guessing keys
+   * and guessing passwords from one address share one allowance. Nothing is counted when the
+   * address is unknown or the limit is off.
+   */
+  countAddressFailure(address: string | undefined): Promise<ThrottleVerdict>
+  /**
+   * The refusal, without a statement, of an address this instance has seen blocked for failed
+   * logins (until the block ends); allowed otherwise.
+   */
+  addressRefusal(address: string | undefined): ThrottleVerdict
   /**
    * Runs a registration under the per-address limit. `create` hashes the password and then, in
    * one statement, counts the attempt against the counter it is given (none when the address is
@@ -203,6 +216,26 @@ export function createThrottle(options: ThrottleOptions): Throttle {
         release: addressKey('login', address),
         nowMs: now(),
       }
+    },
+
+    async countAddressFailure(address) {
+      const ip = addressKey('login', address)
+      if (ip === undefined || rules.loginAddress.max <= 0) return { allowed: true }
+      const nowMs = now()
+      const [count] = await Promise.all([
+        countAttempt(db, ip, rules.loginAddress, nowMs),
+        maybeSweep(),
+      ])
+      const refused = verdictOf('loginAddress', count)
+      if (refused === undefined) return { allowed: true }
+      loginAddresses.learn(ip, refused, nowMs)
+      return refused
+    },
+
+    addressRefusal(address) {
+      const ip = addressKey('login', address)
+      if (ip === undefined || rules.loginAddress.max <= 0) return { allowed: true }
+      return loginAddresses.refusal(ip, now()) ?? { allowed: true }
     },
 
     async countRegistration(address, create) {

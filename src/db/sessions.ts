@@ -12,6 +12,7 @@ import {
   sql,
   type WithSubquery,
 } from 'drizzle-orm'
+import { notBannedAt } from './bans'
 import type { Database } from './client'
 import { type RefreshToken, refreshTokens, type User, users } from './schema'
 import {
@@ -23,12 +24,7 @@ import {
   attemptUpsert,
   NO_ATTEMPT,
 } from './throttle'
-import {
-  type HashReplacement,
-  replacePasswordHashQuery,
-  type TokenHolder,
-  type UserRef,
-} from './users'
+import { type HashReplacement, recordLoginQuery, type TokenHolder, type UserRef } from './users'
 
 /** Which account to read: by id, or by the key of its username (`usernameKey`, computed by the caller). */
 export type AccountKey = { id: number } | { usernameKey: string }
@@ -111,10 +107,13 @@ export async function findTokenHolder(
  * deleted meanwhile), and the session starts at least a millisecond after the user's
  * `tokens_valid_after`, so a login in the same millisecond as a logout, or on an instance whose
  * clock lags the one that logged out, is not born dead.
- * The same statement applies `alongside.reset` (the login's throttle reset) and `alongside.rehash`
- * (a fresh hash of the password just verified, stored only if the verified one is still there), so
- * that they cost no round trip of their own.
- * @returns when the session began, or undefined when the user no longer exists (nothing written).
+ * The same statement applies `alongside.reset` (the login's throttle reset) and records the login
+ * on the account (`last_login_at`, and `alongside.rehash`: a fresh hash of the password just
+ * verified, stored only if the verified one is still there; see `recordLoginQuery`), so that they
+ * cost no round trip of their own. An account banned since the login read it gets no session, and
+ * its row is left as it was.
+ * @returns when the session began, or undefined when the user no longer exists or is banned
+ * (nothing written).
  */
 export async function startSession(
   db: Database,
@@ -132,13 +131,10 @@ export async function startSession(
       )
       .returning({ tokenHash: refreshTokens.tokenHash }),
   )
-  const queries: WithSubquery[] = [pruned, ...attemptResetQueries(db, alongside.reset)]
-  if (alongside.rehash !== undefined) {
-    const { expectedHash, newHash } = alongside.rehash
-    queries.push(
-      db.$with('rehashed').as(replacePasswordHashQuery(db, s.userId, expectedHash, newHash)),
-    )
-  }
+  const recorded = db
+    .$with('login_recorded')
+    .as(recordLoginQuery(db, s.userId, s.now, alongside.rehash))
+  const queries: WithSubquery[] = [pruned, recorded, ...attemptResetQueries(db, alongside.reset)]
   const rows = await db
     .with(...queries)
     .insert(refreshTokens)
@@ -156,7 +152,7 @@ export async function startSession(
           revokedAt: sql`null`.as('revoked_at'),
         })
         .from(users)
-        .where(eq(users.id, s.userId)),
+        .where(and(eq(users.id, s.userId), notBannedAt(s.now))),
     )
     .returning({ sessionStartedAt: refreshTokens.sessionStartedAt })
   return rows[0]?.sessionStartedAt
@@ -391,6 +387,25 @@ export async function endSessions(
   return ended !== undefined
 }
 
+/** Columns of `users` that may change in the statement that ends a user's sessions. */
+export type SessionEndingChange = Partial<
+  Pick<typeof users.$inferInsert, 'hashedPassword' | 'bannedAt' | 'bannedUntil' | 'banReason'>
+>
+
+/**
+ * Ends every session of a user as {@link endSessions} does, and makes `change` to the same row in
+ * the same statement, unconditionally (an administrator's ban, or new password).
+ * @returns the user, or undefined when there is none (nothing written).
+ */
+export function endSessionsChanging(
+  db: Database,
+  userId: number,
+  now: Date,
+  change: SessionEndingChange,
+): Promise<UserRef | undefined> {
+  return endSessionsWhere(db, eq(users.id, userId), now, change, [])
+}
+
 /**
  * Ends every session of the user of a family that is still a session (a row not revoked, begun
  * after the user's `tokens_valid_after`), as {@link endSessions} does, in one statement: what reuse
@@ -424,7 +439,7 @@ async function endSessionsWhere(
   db: Database,
   which: SQL | undefined,
   now: Date,
-  extra: { hashedPassword?: string },
+  extra: SessionEndingChange,
   alongside: WithSubquery[],
 ): Promise<UserRef | undefined> {
   const changed = db.$with('changed').as(

@@ -11,7 +11,7 @@ import {
   sql,
   type WithSubquery,
 } from 'drizzle-orm'
-import type { Database } from './client'
+import { type Database, rowsOf } from './client'
 import { authThrottle as t } from './schema'
 
 /** A counter's state right after an attempt was counted. */
@@ -81,6 +81,17 @@ export function attemptUpsert(
     returning auth_throttle.attempts,
       ceil(extract(epoch from (auth_throttle.blocked_until - ${now})))::int as retry_after_seconds,
       coalesce(auth_throttle.blocked_until = ${lockEnd}, false) as block_started`
+}
+
+/** Counts one attempt against `key` on its own (one statement); see {@link attemptUpsert}. */
+export async function countAttempt(
+  db: Database,
+  key: string,
+  limit: AttemptLimit,
+  nowMs: number,
+): Promise<AttemptCount | undefined> {
+  const [row] = rowsOf<AttemptRow>(await db.execute(attemptUpsert(sql`${key}`, limit, nowMs)))
+  return row && attemptCountOf(row.attempts, row.retry_after_seconds, row.block_started)
 }
 
 /**

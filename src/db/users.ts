@@ -1,4 +1,5 @@
 import { and, eq, sql } from 'drizzle-orm'
+import { notBannedAt } from './bans'
 import type { Database } from './client'
 import { type User, users } from './schema'
 
@@ -13,8 +14,11 @@ export type UserRef = Pick<User, 'id' | 'username'>
 /** What registration returns: never the hash. */
 export type PublicUser = Pick<User, 'id' | 'name' | 'username'>
 
-/** What a password check needs. */
-export type LoginUser = Pick<User, 'id' | 'username' | 'hashedPassword'>
+/** What a password check needs; `ban` is read by the login only. */
+export type LoginUser = Pick<User, 'id' | 'username' | 'hashedPassword'> & {
+  /** Set when the account is banned at the login's moment (see db/bans.ts); `until` null: no end. */
+  ban?: { until: Date | null }
+}
 
 /** An account as the account endpoints (`/me`, `/logout`, ...) need it. */
 export type Account = Pick<
@@ -32,19 +36,30 @@ export interface HashReplacement {
 }
 
 /**
- * The UPDATE that replaces a password hash if it is still the one that was verified
- * (compare-and-set), so a concurrent password change is never overwritten; a `WITH` query of
- * the statement that starts a login's session.
+ * The UPDATE that records a login on its account, a `WITH` query of the statement that starts the
+ * login's session: `last_login_at`, and with `rehash` a fresh hash in place of one made with old
+ * parameters, only if it is still the one that was verified, so a concurrent password change is
+ * never overwritten. One UPDATE for both, since a statement may change a row only once. Like the
+ * session's INSERT, it does nothing to an account banned meanwhile.
  */
-export function replacePasswordHashQuery(
+export function recordLoginQuery(
   db: Database,
   id: number,
-  expected: string,
-  replacement: string,
+  now: Date,
+  rehash: HashReplacement | undefined,
 ) {
+  const replaced = rehash === undefined ? undefined : eq(users.hashedPassword, rehash.expectedHash)
   return db
     .update(users)
-    .set({ hashedPassword: replacement, updatedAt: sql`now()` })
-    .where(and(eq(users.id, id), eq(users.hashedPassword, expected)))
+    .set({
+      lastLoginAt: now,
+      ...(replaced === undefined || rehash === undefined
+        ? {}
+        : {
+            hashedPassword: sql`case when ${replaced} then ${rehash.newHash} else ${users.hashedPassword} end`,
+            updatedAt: sql`case when ${replaced} then now() else ${users.updatedAt} end`,
+          }),
+    })
+    .where(and(eq(users.id, id), notBannedAt(now)))
     .returning({ id: users.id })
 }

@@ -77,6 +77,31 @@ export const invalidClient = (): ApiError =>
 /** 403: the current password given to confirm an account change is wrong. */
 export const incorrectPassword = (): ApiError => new ApiError(403, 'Incorrect password')
 
+/**
+ * 403: `/token` for a banned account, answered only once its password (or refresh token) was
+ * right, so a ban tells nothing to someone without it. `until` null: the ban has no end.
+ */
+export const accountBanned = (until: Date | null): ApiError =>
+  new ApiError(
+    403,
+    until === null
+      ? 'This account is banned'
+      : `This account is banned until ${until.toISOString()}`,
+    { 'Cache-Control': 'no-store' },
+  )
+
+/** 403: a user's access token presented to the admin API: users are never administrators. */
+export const notAdministrator = (): ApiError => new ApiError(403, 'Not an administrator')
+
+/** 401: the admin API without an admin API key (`missing`), or with a wrong one. */
+export const adminKeyRefused = (missing: boolean): ApiError =>
+  new ApiError(401, missing ? 'Not authenticated' : 'Invalid admin credentials', {
+    'WWW-Authenticate': 'Bearer realm="admin"',
+  })
+
+/** 404: the account an administrator named does not exist. */
+export const userNotFound = (): ApiError => new ApiError(404, 'User not found')
+
 /** 404: no such route, or a feature that is off. */
 export const notFound = (): ApiError => new ApiError(404, 'Not Found')
 
@@ -112,13 +137,14 @@ export const unsupportedMediaType = (expected: 'json' | 'form'): ApiError =>
 export const validationError = (detail: FieldError[]): ApiError => new ApiError(422, detail)
 
 /** What a 429 refused. */
-export type ThrottledAttempts = 'login' | 'password' | 'refresh' | 'registration'
+export type ThrottledAttempts = 'login' | 'password' | 'refresh' | 'registration' | 'admin'
 
 const TOO_MANY: Record<ThrottledAttempts, string> = {
   login: 'Too many failed login attempts',
   password: 'Too many failed password attempts',
   refresh: 'Too many refreshes of this session',
   registration: 'Too many registrations from this address',
+  admin: 'Too many failed attempts',
 }
 
 /** 429 with `Retry-After` (RFC 6585 §4): a limit refused the attempt until its block ends. */

@@ -7,6 +7,15 @@ import { invalidToken, notAuthenticated, revocationUnavailable } from './answers
 const BEARER = /^bearer +([^\s]+) *$/i
 
 /**
+ * The credential of an `Authorization: Bearer <credential>` header, or undefined when there is
+ * none or it is not of that form (what the admin API reads, where both are a 401).
+ */
+export function bearerCredential(c: Context): string | undefined {
+  const header = c.req.header('authorization')
+  return header === undefined ? undefined : BEARER.exec(header)?.[1]
+}
+
+/**
  * Reads the bearer token of RFC 6750 §2.1 from the Authorization header (never from the query).
  * @throws {ApiError} 401 without `error` when there are no bearer credentials, `invalid_token` when malformed.
  */

@@ -7,6 +7,7 @@ const LOCATIONS: Record<string, string> = {
   json: 'body',
   form: 'body',
   query: 'query',
+  param: 'path',
   header: 'header',
 }
 

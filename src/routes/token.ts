@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { LOGIN_LIMITS } from '../auth/credentials'
 import {
+  accountBanned,
   badCredentials,
   documented,
   documentedOAuth,
@@ -49,6 +50,9 @@ const TokenSchema = z
 
 const RETRY_EXAMPLE = 900
 
+/** The end of a ban in the documented example of a ban with an end. */
+const BAN_END_EXAMPLE = new Date('2026-12-31T00:00:00Z')
+
 const route = createRoute({
   method: 'post',
   path: '/token',
@@ -75,6 +79,11 @@ const route = createRoute({
       invalidGrant(),
     ),
     401: documented('Incorrect username or password', badCredentials()),
+    403: documented(
+      'The account is banned (answered only after the password or refresh token was right)',
+      accountBanned(null),
+      accountBanned(BAN_END_EXAMPLE),
+    ),
     413: documented('The body is too large', payloadTooLarge()),
     415: documented('The body is not a form', unsupportedMediaType('form')),
     429: documented(
@@ -109,6 +118,7 @@ export function tokenRoutes(deps: AppServices) {
           if (outcome.reason === 'throttled') {
             throw tooManyRequests('login', outcome.retryAfterSeconds)
           }
+          if (outcome.reason === 'banned') throw accountBanned(outcome.until)
           throw badCredentials()
         }
         tokens = outcome.tokens
@@ -118,6 +128,7 @@ export function tokenRoutes(deps: AppServices) {
           if (outcome.reason === 'throttled') {
             throw tooManyRequests('refresh', outcome.retryAfterSeconds)
           }
+          if (outcome.reason === 'banned') throw accountBanned(outcome.until)
           throw invalidGrant()
         }
         tokens = outcome.tokens

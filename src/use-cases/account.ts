@@ -9,6 +9,8 @@ import { type Attempt, checkPassword, type Throttled } from './password-check'
 /**
  * The account a bearer token names, read fresh from the database (never from the revocation cache,
  * also with `statelessValidation`: these endpoints read the account anyway), with its claims.
+ * A ban ends every session of its account (use-cases/admin.ts), so the tokens of a banned account
+ * are refused here as cut off, with no read of the ban.
  * @returns undefined when the token is invalid, its account gone, or its session cut off.
  */
 export async function accountOfToken(

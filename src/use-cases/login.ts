@@ -3,7 +3,7 @@ import type { HashReplacement, LoginUser } from '../db/users'
 import type { Logger } from '../logger'
 import type { AppServices } from '../types'
 import { type Attempt, type Throttled, throttledAttempt } from './password-check'
-import { type IssuedTokens, issueTokens } from './sessions'
+import { type Banned, type IssuedTokens, issueTokens } from './sessions'
 
 /** The outcome of {@link passwordLogin}. */
 export type LoginOutcome =
@@ -11,6 +11,8 @@ export type LoginOutcome =
   | Throttled
   /** An unknown user and a wrong password alike (the logs tell them apart). */
   | { ok: false; reason: 'bad_credentials' }
+  /** The password was right but the account is banned (`until` null: no end). */
+  | Banned
 
 const BAD_CREDENTIALS = { ok: false, reason: 'bad_credentials' } as const
 
@@ -19,9 +21,11 @@ const BAD_CREDENTIALS = { ok: false, reason: 'bad_credentials' } as const
  * 1. one statement finds the account and counts the attempt (address, then account or name), before
  *    any hashing; a blocked attempt is refused there;
  * 2. the password is verified (a dummy hash for an unknown name, so both cost the same);
- * 3. one statement starts the session, resets the counts and, when the hash was made with older
- *    parameters, stores a fresh one (only if the verified hash is still there);
- * 4. an access token is issued for the session.
+ * 3. only then is a ban (read by the first statement) told: `banned`;
+ * 4. one statement starts the session (none for an account banned meanwhile), resets the counts,
+ *    records the login (`last_login_at`) and, when the hash was made with older parameters,
+ *    stores a fresh one (only if the verified hash is still there);
+ * 5. an access token is issued for the session.
  */
 export async function passwordLogin(
   deps: Pick<AppServices, 'throttle' | 'passwords' | 'sessions' | 'tokens'>,
@@ -40,13 +44,18 @@ export async function passwordLogin(
     log.warn('authn_login_fail', { user_id: user.id, reason: 'wrong_password' })
     return BAD_CREDENTIALS
   }
+  // Only now, with the password right, may the answer tell of a ban.
+  if (user.ban !== undefined) {
+    log.warn('authn_login_fail', { user_id: user.id, reason: 'banned' })
+    return { ok: false, reason: 'banned', until: user.ban.until }
+  }
   const reset = deps.throttle.loginSucceeded(user.id, address)
   const rehash = deps.passwords.needsRehash(user.hashedPassword)
     ? await freshHash(deps, log, user, password)
     : undefined
   const session = await deps.sessions.start(user, { reset, rehash })
   if (session === null) {
-    log.warn('authn_login_fail', { user_id: user.id, reason: 'deleted' })
+    log.warn('authn_login_fail', { user_id: user.id, reason: 'deleted_or_banned' })
     return BAD_CREDENTIALS
   }
   if (rehash !== undefined) log.info('authn_password_rehashed', { user_id: user.id })

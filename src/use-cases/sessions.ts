@@ -1,5 +1,6 @@
 /** The session flows: the refresh grant, logout everywhere, and the revocation of one session. */
 import type { RotationOutcome, SessionGrant } from '../auth/sessions'
+import { findBan } from '../db/bans'
 import type { UserRef } from '../db/users'
 import type { Logger } from '../logger'
 import type { AppServices } from '../types'
@@ -13,12 +14,21 @@ export interface IssuedTokens {
   refreshToken: string
 }
 
+/** A refusal of a login or refresh for a banned account: `until` null means the ban has no end. */
+export interface Banned {
+  ok: false
+  reason: 'banned'
+  until: Date | null
+}
+
 /** The outcome of {@link refresh}. */
 export type RefreshOutcome =
   | { ok: true; tokens: IssuedTokens }
   | Throttled
   /** Unknown, expired, revoked or already used: one answer for all (the logs tell them apart). */
   | { ok: false; reason: 'invalid_grant' }
+  /** A ban ended the token's session (and the account is still banned). */
+  | Banned
 
 /**
  * An access token for a session just started or rotated, logged: `successEvent`, then
@@ -48,15 +58,25 @@ export async function issueTokens(
 /**
  * The refresh grant: exchanges a refresh token for its successor and a new access token. A reuse
  * after the grace window ends every session of the user (the session service does it) and this
- * instance's revocation cache forgets the user.
+ * instance's revocation cache forgets the user. A token refused as revoked whose account is
+ * banned is answered `banned`: a ban ended its session (one read, on that refusal only).
  */
 export async function refresh(
-  deps: Pick<AppServices, 'sessions' | 'tokens' | 'revocation'>,
+  deps: Pick<AppServices, 'sessions' | 'tokens' | 'revocation' | 'db' | 'now'>,
   log: Logger,
   presented: string,
 ): Promise<RefreshOutcome> {
   const outcome = await deps.sessions.rotate(presented)
-  if (!outcome.ok) return refreshRefused(deps, log, outcome)
+  if (!outcome.ok) {
+    const userId = outcome.reason === 'revoked' ? outcome.userId : undefined
+    const ban =
+      userId === undefined ? undefined : await findBan(deps.db, userId, new Date(deps.now()))
+    if (ban !== undefined) {
+      log.warn('authn_refresh_fail', { user_id: userId, reason: 'banned' })
+      return { ok: false, reason: 'banned', until: ban.until }
+    }
+    return refreshRefused(deps, log, outcome)
+  }
   return { ok: true, tokens: await issueTokens(deps, log, outcome, 'authn_refresh_success') }
 }
 
@@ -65,7 +85,7 @@ function refreshRefused(
   deps: Pick<AppServices, 'revocation'>,
   log: Logger,
   outcome: Exclude<RotationOutcome, { ok: true }>,
-): Exclude<RefreshOutcome, { ok: true }> {
+): Exclude<RefreshOutcome, { ok: true } | Banned> {
   if (outcome.reason === 'throttled') {
     const fields = { user_id: outcome.userId, scope: 'refreshFamily' }
     if (outcome.blockStarted) {

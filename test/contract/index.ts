@@ -1,4 +1,5 @@
 import { accountContract } from './account'
+import { adminContract } from './admin'
 import { docsContract } from './docs'
 import { forwardAuthContract } from './forward-auth'
 import { hardeningContract } from './hardening'
@@ -29,4 +30,5 @@ export const contractCases: ContractCases[] = [
   loggingContract,
   localVerificationContract,
   passwordEngineContract,
+  adminContract,
 ]

@@ -40,6 +40,8 @@ export interface TestAppOptions {
   security?: Partial<SecurityConfig>
   /** Replaces the fake client address (which reads {@link TEST_PEER_HEADER}). */
   clientAddress?: AppDeps['clientAddress']
+  /** Who may call the admin API (default: nobody, it is off). */
+  admin?: AppDeps['admin']
   /** Runs before the migrations, to shape the database (the takeover tests load the Python schema). */
   seed?: (exec: (sql: string) => Promise<unknown>) => Promise<void>
 }
@@ -82,6 +84,7 @@ export async function makeTestApp(options: TestAppOptions = {}) {
       security: { ...DEFAULT_SECURITY, ...options.security },
       clientAddress: options.clientAddress ?? ((c) => c.req.header(TEST_PEER_HEADER)),
       now: clock.now,
+      ...(options.admin === undefined ? {} : { admin: options.admin }),
     })
   const app = instance()
 
