@@ -1,8 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
-import { requestId } from 'hono/request-id'
-import { secureHeaders } from 'hono/secure-headers'
 import { createPasswordHasher } from './auth/password'
 import { createRevocationCheck } from './auth/revocation'
 import { createSessionService, DEFAULT_SESSION_OPTIONS } from './auth/sessions'
@@ -30,25 +28,6 @@ import type { AppDeps, AppEnv, AppServices } from './types'
 
 export type { AppDeps, AppEnv, AppServices } from './types'
 
-/**
- * The response headers of a JSON API (OWASP REST Security Cheat Sheet): HSTS, `nosniff`, no
- * framing, no referrer, same-origin resources. Hono's defaults add headers meant for HTML pages and
- * retired browser features (`X-XSS-Protection`, `X-Download-Options`, `X-DNS-Prefetch-Control`,
- * `X-Permitted-Cross-Domain-Policies`, `Origin-Agent-Cluster`, `Cross-Origin-Opener-Policy`); they
- * do nothing for JSON and cost every response, /validate's included. The one HTML page, /docs, sets
- * its own policy.
- */
-const API_SECURITY_HEADERS = {
-  crossOriginResourcePolicy: 'same-origin',
-  xFrameOptions: 'DENY',
-  crossOriginOpenerPolicy: false,
-  originAgentCluster: false,
-  xDnsPrefetchControl: false,
-  xDownloadOptions: false,
-  xPermittedCrossDomainPolicies: false,
-  xXssProtection: false,
-} as const
-
 function buildServices(deps: AppDeps): AppServices {
   const now = deps.now ?? Date.now
   const security = deps.security ?? DEFAULT_SECURITY
@@ -64,12 +43,13 @@ function buildServices(deps: AppDeps): AppServices {
       }),
   })
   return {
-    limitAddress: <E extends AppEnv>(c: Context<E>) => limitAddress(c, c.var.clientAddress),
+    limitAddress: <E extends AppEnv>(c: Context<E>) => limitAddress(c, c.get('clientAddress')()),
     ...deps,
     clientAddress: deps.clientAddress ?? (() => undefined),
     security,
     oauth: deps.oauth ?? DEFAULT_OAUTH,
     now,
+    accessLog: deps.accessLog ?? 'all',
     sessions: createSessionService({
       db: deps.db,
       options,
@@ -100,8 +80,6 @@ function buildServices(deps: AppDeps): AppServices {
 export function createApp(appDeps: AppDeps) {
   const deps = buildServices(appDeps)
   const app = new OpenAPIHono<AppEnv>()
-  app.use(requestId({ limitLength: 64 }))
-  app.use(secureHeaders(API_SECURITY_HEADERS))
   app.use(...hardening(app, deps))
 
   app.notFound((c) => c.json({ detail: 'Not Found' }, 404))
@@ -162,6 +140,7 @@ export async function createAppFromConfig(
     sessions: config.sessions,
     security: config.security,
     oauth: config.oauth,
+    accessLog: config.accessLog,
     ...runtime,
   })
 }

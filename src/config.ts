@@ -11,7 +11,7 @@ import { DEFAULT_SESSION_OPTIONS, type SessionOptions } from './auth/sessions'
 import { DEFAULT_THROTTLE_RULES, type ThrottleRules } from './auth/throttle'
 import { ConfigError, settingError } from './config-error'
 import type { DatabaseConfig } from './db/client'
-import { LOG_LEVELS, type LogLevel } from './logger'
+import { ACCESS_LOG_MODES, type AccessLog, LOG_LEVELS, type LogLevel } from './logger'
 
 export type { DatabaseConfig } from './db/client'
 
@@ -54,6 +54,11 @@ export interface Config {
   server: ServerLimits
   /** The least severe log level written (LOG_LEVEL). */
   logLevel: LogLevel
+  /**
+   * Which requests get an access line (ACCESS_LOG): by default `errors-and-writes` in production
+   * (no line for a successful `/validate` or health check), `all` otherwise.
+   */
+  accessLog: AccessLog
   /** Human-readable warnings the entry point should log at start-up (never containing secrets). */
   warnings: string[]
 }
@@ -249,6 +254,12 @@ const envSchema = z.object({
     emptyAsUndefined,
     z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   ),
+  ACCESS_LOG: z.preprocess(
+    emptyAsUndefined,
+    z
+      .enum(ACCESS_LOG_MODES, { error: `expected one of ${ACCESS_LOG_MODES.join(', ')}` })
+      .optional(),
+  ),
 })
 
 type Env = z.infer<typeof envSchema>
@@ -315,6 +326,7 @@ export function parseConfig(record: Record<string, unknown>): Config {
       maxConnections: env.MAX_CONNECTIONS,
     },
     logLevel: env.LOG_LEVEL,
+    accessLog: env.ACCESS_LOG ?? (env.NODE_ENV === 'production' ? 'errors-and-writes' : 'all'),
     warnings,
   }
 }

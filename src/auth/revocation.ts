@@ -67,6 +67,11 @@ export interface RevocationCheck {
    * @throws {RevocationUnavailableError} when the account had to be loaded and could not be.
    */
   isRevoked(claims: AccessClaims): Promise<boolean>
+  /**
+   * {@link isRevoked} at once when the account is cached, loaded and fresh; undefined when it must
+   * be asked (and may have to load the account).
+   */
+  cachedVerdict(claims: AccessClaims): boolean | undefined
   /** Drops what is cached about an account, after this process changed it. */
   forget(holder: { id: number; username: string }): void
 }
@@ -74,10 +79,19 @@ export interface RevocationCheck {
 interface Entry {
   expires: number
   holder: Promise<TokenHolder | undefined>
+  /** The account once `holder` has resolved (`null` until then; undefined: there is none). */
+  loaded: TokenHolder | undefined | null
 }
 
-const keyString = (key: HolderKey) =>
-  'id' in key ? `id:${key.id}` : `name:${usernameKey(key.username)}`
+/** An account's cache key: its id for our tokens (a number), its name for the Python service's. */
+const keyOf = (key: HolderKey): number | string =>
+  'id' in key ? key.id : `name:${usernameKey(key.username)}`
+/** The cache key of the account claims name, without building a {@link HolderKey} for our tokens. */
+const claimsKeyOf = (claims: AccessClaims): number | string | undefined => {
+  if (claims.uid !== undefined) return claims.uid
+  const key = holderKeyOf(claims)
+  return key === undefined ? undefined : keyOf(key)
+}
 
 /**
  * Builds a revocation check with an in-memory LRU cache (a Map in insertion order).
@@ -88,11 +102,11 @@ export function createRevocationCheck(options: RevocationCheckOptions): Revocati
   const maxEntries = options.maxEntries ?? 10_000
   if (!(ttlMs >= 0) || !(maxEntries >= 1)) throw new RangeError('invalid revocation cache options')
   const now = options.now ?? Date.now
-  const cache = new Map<string, Entry>()
+  const cache = new Map<number | string, Entry>()
 
   const lookUp = (key: HolderKey): Promise<TokenHolder | undefined> => {
     if (ttlMs === 0) return options.load(key)
-    const id = keyString(key)
+    const id = keyOf(key)
     const at = now()
     const cached = cache.get(id)
     cache.delete(id)
@@ -101,11 +115,16 @@ export function createRevocationCheck(options: RevocationCheckOptions): Revocati
       return cached.holder
     }
     const holder = options.load(key)
-    const entry = { expires: at + ttlMs, holder }
+    const entry: Entry = { expires: at + ttlMs, holder, loaded: null }
     cache.set(id, entry)
-    holder.catch(() => {
-      if (cache.get(id) === entry) cache.delete(id)
-    })
+    holder.then(
+      (account) => {
+        entry.loaded = account
+      },
+      () => {
+        if (cache.get(id) === entry) cache.delete(id)
+      },
+    )
     if (cache.size > maxEntries) {
       const oldest = cache.keys().next().value
       if (oldest !== undefined) cache.delete(oldest)
@@ -125,9 +144,19 @@ export function createRevocationCheck(options: RevocationCheckOptions): Revocati
       }
       return isCutOff(claims, holder)
     },
+    cachedVerdict(claims) {
+      if (ttlMs === 0) return undefined
+      const id = claimsKeyOf(claims)
+      if (id === undefined) return true
+      const entry = cache.get(id)
+      if (entry === undefined || entry.loaded === null || !(entry.expires > now())) return undefined
+      cache.delete(id)
+      cache.set(id, entry)
+      return isCutOff(claims, entry.loaded)
+    },
     forget(holder) {
-      cache.delete(keyString({ id: holder.id }))
-      cache.delete(keyString({ username: holder.username }))
+      cache.delete(keyOf({ id: holder.id }))
+      cache.delete(keyOf({ username: holder.username }))
     },
   }
 }

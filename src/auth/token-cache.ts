@@ -68,6 +68,15 @@ export function createVerifiedTokenCache(
     return claims
   }
 
+  const verifiedBefore = (token: string): AccessClaims | undefined => {
+    const entry = entries.get(token)
+    if (entry === undefined) return undefined
+    const at = now()
+    if (entry.from <= at && at < entry.until) return entry.claims
+    entries.delete(token)
+    return undefined
+  }
+
   return {
     get size() {
       return entries.size
@@ -76,14 +85,9 @@ export function createVerifiedTokenCache(
     issueAccessToken: (user) => inner.issueAccessToken(user),
     publicKeys: () => inner.publicKeys(),
     ready: () => inner.ready(),
+    verifiedBefore,
     async verifyAccessToken(token) {
-      const entry = entries.get(token)
-      if (entry !== undefined) {
-        const at = now()
-        if (entry.from <= at && at < entry.until) return entry.claims
-        entries.delete(token)
-      }
-      return remember(token, await inner.verifyAccessToken(token))
+      return verifiedBefore(token) ?? remember(token, await inner.verifyAccessToken(token))
     },
   }
 }

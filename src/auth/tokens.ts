@@ -108,6 +108,11 @@ export interface TokenService {
   issueAccessToken(user: TokenSubject): Promise<IssuedAccessToken>
   /** @throws {InvalidTokenError} */
   verifyAccessToken(token: string): Promise<AccessClaims>
+  /**
+   * The claims of a token verified before and still trusted (a cache hit), at once; undefined when
+   * it must go through {@link verifyAccessToken}. Only a caching service has it.
+   */
+  verifiedBefore?(token: string): AccessClaims | undefined
   /** The public keys to publish (JWKS): the signing key's first; none with HS256 alone. */
   publicKeys(): Promise<readonly PublicJwk[]>
   /**

@@ -5,7 +5,7 @@ import { createVerifiedTokenCache } from '../../src/auth/token-cache'
 import { createTokenService, type TokenServiceOptions } from '../../src/auth/tokens'
 import { DEFAULT_SECURITY, type SecurityConfig } from '../../src/config'
 import { migrateDatabase } from '../../src/db/migrate'
-import { createLogger } from '../../src/logger'
+import { type AccessLog, createLogger } from '../../src/logger'
 import { borrowEmptyPglite, borrowMigratedPglite } from './pglite'
 
 /** Cheap Argon2id parameters for tests where the cost is not the point. */
@@ -37,6 +37,8 @@ export interface TestAppOptions {
   sessions?: Partial<SessionOptions>
   /** Overrides of the security settings (throttle rules, CORS, limits). */
   security?: Partial<SecurityConfig>
+  /** Which requests get an access line (default `all`, as `createApp`'s). */
+  accessLog?: AccessLog
   /** Replaces the fake client address (which reads {@link TEST_PEER_HEADER}). */
   clientAddress?: AppDeps['clientAddress']
   /** Runs before the migrations, to shape the database (the takeover tests load the Python schema). */
@@ -81,6 +83,7 @@ export async function makeTestApp(options: TestAppOptions = {}) {
       security: { ...DEFAULT_SECURITY, ...options.security },
       clientAddress: options.clientAddress ?? ((c) => c.req.header(TEST_PEER_HEADER)),
       now: clock.now,
+      ...(options.accessLog === undefined ? {} : { accessLog: options.accessLog }),
     })
   const app = instance()
 
