@@ -59,6 +59,9 @@ function buildServices(deps: AppDeps): AppServices {
     revocation: createRevocationCheck({
       load: (key) => findTokenHolder(deps.db, key),
       cacheSeconds: options.revocationCacheSeconds,
+      ...(deps.revocationCacheEntries === undefined
+        ? {}
+        : { maxEntries: deps.revocationCacheEntries }),
       now,
     }),
     throttle: createThrottle({
@@ -141,6 +144,7 @@ export async function createAppFromConfig(
     security: config.security,
     oauth: config.oauth,
     accessLog: config.accessLog,
+    revocationCacheEntries: config.caches.revocationAccounts,
     ...runtime,
   })
 }
@@ -151,7 +155,9 @@ export async function createAppFromConfig(
  * @throws {ConfigError} when a key cannot be imported, naming the setting.
  */
 export async function tokenServiceFor(config: Config): Promise<TokenService> {
-  const tokens = createVerifiedTokenCache(createTokenService(config.jwt))
+  const tokens = createVerifiedTokenCache(createTokenService(config.jwt), {
+    maxEntries: config.caches.verifiedTokens,
+  })
   await tokens.ready()
   return tokens
 }

@@ -7,8 +7,10 @@ import {
   type SigningAlgorithm,
 } from './auth/keys'
 import { type Argon2Params, DEFAULT_ARGON2_PARAMS } from './auth/password'
+import { DEFAULT_REVOCATION_CACHE_ENTRIES } from './auth/revocation'
 import { DEFAULT_SESSION_OPTIONS, type SessionOptions } from './auth/sessions'
 import { DEFAULT_THROTTLE_RULES, type ThrottleRules } from './auth/throttle'
+import { DEFAULT_TOKEN_CACHE_ENTRIES } from './auth/token-cache'
 import { ConfigError, settingError } from './config-error'
 import type { DatabaseConfig } from './db/client'
 import { ACCESS_LOG_MODES, type AccessLog, LOG_LEVELS, type LogLevel } from './logger'
@@ -50,6 +52,8 @@ export interface Config {
   argon2: Argon2Params
   oauth: OAuthSettings
   sessions: SessionOptions
+  /** Sizes of the per-process caches of `/validate`, in entries. */
+  caches: CacheSizes
   security: SecurityConfig
   server: ServerLimits
   /** The least severe log level written (LOG_LEVEL). */
@@ -61,6 +65,14 @@ export interface Config {
   accessLog: AccessLog
   /** Human-readable warnings the entry point should log at start-up (never containing secrets). */
   warnings: string[]
+}
+
+/** How many entries the per-process caches of `/validate` hold at most. */
+export interface CacheSizes {
+  /** Verified tokens (TOKEN_CACHE_ENTRIES). */
+  verifiedTokens: number
+  /** Accounts read for the revocation check (TOKEN_REVOCATION_CACHE_ENTRIES). */
+  revocationAccounts: number
 }
 
 /** A caller of `POST /introspect` (INTROSPECTION_CLIENTS), authenticating with HTTP Basic. */
@@ -234,6 +246,8 @@ const envSchema = z.object({
   REFRESH_REUSE_GRACE_SECONDS: intInRange(0, 300, D.reuseGraceSeconds),
   TOKEN_REVOCATION_CACHE_SECONDS: intInRange(0, 3600, D.revocationCacheSeconds),
   STATELESS_VALIDATION: flag(D.statelessValidation),
+  TOKEN_CACHE_ENTRIES: intInRange(1, 10_000_000, DEFAULT_TOKEN_CACHE_ENTRIES),
+  TOKEN_REVOCATION_CACHE_ENTRIES: intInRange(1, 10_000_000, DEFAULT_REVOCATION_CACHE_ENTRIES),
   TRUST_PROXY: trustProxy,
   CORS_ORIGINS: corsOrigins,
   BODY_LIMIT_BYTES: intInRange(1024, 1024 * 1024, DEFAULT_SECURITY.bodyLimitBytes),
@@ -318,6 +332,10 @@ export function parseConfig(record: Record<string, unknown>): Config {
       reuseGraceSeconds: env.REFRESH_REUSE_GRACE_SECONDS,
       revocationCacheSeconds: env.TOKEN_REVOCATION_CACHE_SECONDS,
       statelessValidation: env.STATELESS_VALIDATION,
+    },
+    caches: {
+      verifiedTokens: env.TOKEN_CACHE_ENTRIES,
+      revocationAccounts: env.TOKEN_REVOCATION_CACHE_ENTRIES,
     },
     security: resolveSecurity(env),
     server: {

@@ -33,6 +33,8 @@ export interface AppDeps {
   security?: SecurityConfig
   /** Issuer URL, key set caching and introspection clients; `DEFAULT_OAUTH` by default. */
   oauth?: OAuthSettings
+  /** Most accounts the revocation cache holds (TOKEN_REVOCATION_CACHE_ENTRIES); its default otherwise. */
+  revocationCacheEntries?: number
   /** Which requests get an access line (ACCESS_LOG); `all` by default. */
   accessLog?: AccessLog
   /** The clock in milliseconds (default `Date.now`): expiry, throttling windows and caches follow it. */

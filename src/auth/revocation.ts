@@ -47,13 +47,19 @@ export class RevocationUnavailableError extends Error {
   }
 }
 
+/**
+ * Accounts the revocation cache holds by default (TOKEN_REVOCATION_CACHE_ENTRIES): 100,000 users
+ * validating within the cache time, a few hundred bytes each.
+ */
+export const DEFAULT_REVOCATION_CACHE_ENTRIES = 100_000
+
 /** Options of {@link createRevocationCheck}. */
 export interface RevocationCheckOptions {
   /** Reads an account from the database. */
   load(key: HolderKey): Promise<TokenHolder | undefined>
   /** How long a loaded account is trusted, in seconds; 0 loads it on every check. */
   cacheSeconds: number
-  /** Most accounts remembered at once; the least recently used go first. Default 10 000. */
+  /** Most accounts remembered at once; the least recently used go first. Default {@link DEFAULT_REVOCATION_CACHE_ENTRIES}. */
   maxEntries?: number
   /** Current time in milliseconds. Default `Date.now`. */
   now?: () => number
@@ -99,7 +105,7 @@ const claimsKeyOf = (claims: AccessClaims): number | string | undefined => {
  */
 export function createRevocationCheck(options: RevocationCheckOptions): RevocationCheck {
   const ttlMs = options.cacheSeconds * 1000
-  const maxEntries = options.maxEntries ?? 10_000
+  const maxEntries = options.maxEntries ?? DEFAULT_REVOCATION_CACHE_ENTRIES
   if (!(ttlMs >= 0) || !(maxEntries >= 1)) throw new RangeError('invalid revocation cache options')
   const now = options.now ?? Date.now
   const cache = new Map<number | string, Entry>()
