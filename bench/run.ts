@@ -7,7 +7,7 @@
  *
  * Settings (environment): BENCH_QUICK=1 (short smoke run), BENCH_ROUNDS, BENCH_DURATION (seconds
  * per measurement), BENCH_SUSTAIN (seconds of sustained load for RSS), BENCH_CONNECTIONS
- * (/validate), BENCH_RUNTIMES (`bun,node`), BENCH_SCENARIOS (`validate,token,register,algorithms,sustain,worker`), BENCH_POSTGRES_URL (the Worker leg's server), BENCH_DATABASE_URL (default `memory://`),
+ * (/validate), BENCH_RUNTIMES (`bun,node`), BENCH_SCENARIOS (`validate,miss,token,register,algorithms,sustain,worker`), BENCH_POSTGRES_URL (the Worker leg's server), BENCH_DATABASE_URL (default `memory://`),
  * BENCH_NOTE (load conditions, printed with the results), BENCH_OUT (default docs/benchmarks.md).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
@@ -42,7 +42,7 @@ const settings = {
   cores: os.availableParallelism(),
   runtimes: (env.BENCH_RUNTIMES ?? 'bun,node').split(',').map((r) => r.trim()) as Runtime[],
   scenarios: new Set(
-    (env.BENCH_SCENARIOS ?? 'validate,token,register,algorithms,sustain,worker').split(','),
+    (env.BENCH_SCENARIOS ?? 'validate,miss,token,register,algorithms,sustain,worker').split(','),
   ),
   databaseUrl: env.BENCH_DATABASE_URL ?? 'memory://',
   note: env.BENCH_NOTE ?? '',
@@ -74,6 +74,8 @@ async function privateKeyPem(alg: Asymmetric): Promise<string> {
 const USER = { name: 'Bench User', username: 'benchuser', password: 'correct horse battery staple' }
 /** More distinct tokens than the verified-token cache holds, so every request of the sustained phase misses it. */
 const DISTINCT_TOKENS = 20_000
+/** The verified-token cache of the benchmarked service (TOKEN_CACHE_ENTRIES), below DISTINCT_TOKENS. */
+const MISS_CACHE_ENTRIES = 10_000
 const AUTOCANNON_VERSION = (
   JSON.parse(readFileSync(`${ROOT}node_modules/autocannon/package.json`, 'utf8')) as {
     version: string
@@ -216,6 +218,7 @@ type ScenarioId =
   | 'register'
   | `${'token' | 'validate'}-${Asymmetric}`
   | 'jwks'
+  | 'miss'
 
 /** The measurements of one scenario: the subject, its yardstick, round by round. */
 interface Comparison {
@@ -284,6 +287,8 @@ async function benchRuntime(runtime: Runtime): Promise<RuntimeReport> {
     JWT_SECRET,
     // One load generator is one client address: per-address limits would measure the throttle.
     THROTTLE_LOGIN_ADDRESS_MAX: '0',
+    // Fewer entries than DISTINCT_TOKENS, so that cycling through them misses the cache every time.
+    TOKEN_CACHE_ENTRIES: String(MISS_CACHE_ENTRIES),
     THROTTLE_REGISTER_ADDRESS_MAX: '0',
   }
   const service = await startServer('service', runtime, `src/entry/${runtime}.ts`, serviceEnv)
@@ -351,6 +356,28 @@ async function benchRuntime(runtime: Runtime): Promise<RuntimeReport> {
       registerPrefix: `${runtime[0]}${registerRun++}${Math.random().toString(36).slice(2, 7)}x`,
     })
 
+    let distinctTokens: string[] | undefined
+    /** DISTINCT_TOKENS valid tokens of the benchmark user, all different, signed like the service's. */
+    const manyTokens = async () => {
+      if (distinctTokens !== undefined) return distinctTokens
+      const minter = createTokenService({ secret: JWT_SECRET, accessTokenTtlSeconds: 3600 })
+      const claims = JSON.parse(
+        Buffer.from(String(login.access_token).split('.')[1] ?? '', 'base64url').toString(),
+      ) as { uid: number; sub: string }
+      const subject = { id: claims.uid, username: claims.sub }
+      distinctTokens = []
+      for (let i = 0; i < DISTINCT_TOKENS; i++) {
+        distinctTokens.push((await minter.issueAccessToken(subject)).token)
+      }
+      return distinctTokens
+    }
+    const missLoad = async () => ({
+      path: '/validate',
+      method: 'POST' as const,
+      connections: settings.connections,
+      bearerTokens: await manyTokens(),
+    })
+
     log(`${version}: warming up`)
     const warmup = settings.warmup
     await load(bare, { ...validateLoad, durationSeconds: warmup })
@@ -372,6 +399,16 @@ async function benchRuntime(runtime: Runtime): Promise<RuntimeReport> {
         label: `\`POST /validate\`, one valid token, ${settings.connections} connections`,
         subject: 'service',
         yardstick: 'bare Hono app',
+        rounds: [],
+      })
+    }
+    if (has('miss')) {
+      await load(service, { ...(await missLoad()), durationSeconds: warmup })
+      comparisons.push({
+        id: 'miss',
+        label: `\`POST /validate\`, ${fmt(DISTINCT_TOKENS)} distinct tokens in turn (each a cache miss) against one token (a hit), ${settings.connections} connections`,
+        subject: 'service, misses',
+        yardstick: 'service, hits',
         rounds: [],
       })
     }
@@ -451,6 +488,15 @@ async function benchRuntime(runtime: Runtime): Promise<RuntimeReport> {
         )
         return { subject, yardstick }
       },
+      miss: async (round) => {
+        const misses = await missLoad()
+        const [subject, yardstick] = await inTurn<[Measurement, Measurement]>(
+          round,
+          () => load(service, { ...misses, durationSeconds: d }),
+          () => load(service, { ...validateLoad, durationSeconds: d }),
+        )
+        return { subject, yardstick }
+      },
       validate: async (round) => {
         const [subject, yardstick] = await inTurn<[Measurement, Measurement]>(
           round,
@@ -492,15 +538,7 @@ async function benchRuntime(runtime: Runtime): Promise<RuntimeReport> {
     let memory: MemoryReport | null = null
     if (has('sustain')) {
       log(`${version}: ${settings.sustain} s of /validate with ${DISTINCT_TOKENS} distinct tokens`)
-      const minter = createTokenService({ secret: JWT_SECRET, accessTokenTtlSeconds: 3600 })
-      const bearerTokens: string[] = []
-      const claims = JSON.parse(
-        Buffer.from(String(login.access_token).split('.')[1] ?? '', 'base64url').toString(),
-      ) as { uid: number; sub: string }
-      const subject = { id: claims.uid, username: claims.sub }
-      for (let i = 0; i < DISTINCT_TOKENS; i++) {
-        bearerTokens.push((await minter.issueAccessToken(subject)).token)
-      }
+      const bearerTokens = await manyTokens()
       const samplesKiB: number[] = []
       const everySecondKiB: number[] = []
       const sampler = setInterval(() => {
@@ -621,6 +659,16 @@ function targetRows(report: RuntimeReport): string[] {
     const t = medianRatio(token)
     rows.push(
       `| ${report.version} | \`/token\` >= 0.85x raw Argon2id verify (${report.engine}) | ${fmt(t, 2)}x | ${verdict(t >= 0.85)} |`,
+    )
+  }
+  const miss = byId('miss')
+  if (miss) {
+    const r = medianRatio(miss)
+    const cpu = (pick: (r: Comparison['rounds'][number]) => Measurement | RateResult) =>
+      median(miss.rounds.map((round) => cpuOf(pick(round)) ?? Number.NaN))
+    const cpuRatio = cpu((round) => round.subject) / cpu((round) => round.yardstick)
+    rows.push(
+      `| ${report.version} | a cache miss on \`/validate\` costs at most 2x a hit (req/s >= 0.50x) | ${fmt(r, 2)}x req/s; ${fmt(cpuRatio, 2)}x the CPU of a hit | ${verdict(r >= 0.5)} |`,
     )
   }
   for (const [scenario, what] of [

@@ -1,8 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
-import { requestId } from 'hono/request-id'
-import { secureHeaders } from 'hono/secure-headers'
 import { createPasswordHasher } from './auth/password'
 import { accountKeyOf, createRevocationCheck } from './auth/revocation'
 import { createSessionService, DEFAULT_SESSION_OPTIONS } from './auth/sessions'
@@ -32,25 +30,6 @@ import type { AppDeps, AppEnv, AppServices } from './types'
 
 export type { AppDeps, AppEnv, AppServices } from './types'
 
-/**
- * The response headers of a JSON API (OWASP REST Security Cheat Sheet): HSTS, `nosniff`, no
- * framing, no referrer, same-origin resources. Hono's defaults add headers meant for HTML pages and
- * retired browser features (`X-XSS-Protection`, `X-Download-Options`, `X-DNS-Prefetch-Control`,
- * `X-Permitted-Cross-Domain-Policies`, `Origin-Agent-Cluster`, `Cross-Origin-Opener-Policy`); they
- * do nothing for JSON and cost every response, /validate's included. The one HTML page, /docs, sets
- * its own policy.
- */
-const API_SECURITY_HEADERS = {
-  crossOriginResourcePolicy: 'same-origin',
-  xFrameOptions: 'DENY',
-  crossOriginOpenerPolicy: false,
-  originAgentCluster: false,
-  xDnsPrefetchControl: false,
-  xDownloadOptions: false,
-  xPermittedCrossDomainPolicies: false,
-  xXssProtection: false,
-} as const
-
 function buildServices(deps: AppDeps): AppServices {
   const now = deps.now ?? Date.now
   const security = deps.security ?? DEFAULT_SECURITY
@@ -66,13 +45,14 @@ function buildServices(deps: AppDeps): AppServices {
       }),
   })
   return {
-    limitAddress: <E extends AppEnv>(c: Context<E>) => limitAddress(c, c.var.clientAddress),
+    limitAddress: <E extends AppEnv>(c: Context<E>) => limitAddress(c, c.get('clientAddress')()),
     ...deps,
     clientAddress: deps.clientAddress ?? (() => undefined),
     security,
     oauth: deps.oauth ?? DEFAULT_OAUTH,
     admin: deps.admin ?? DEFAULT_ADMIN,
     now,
+    accessLog: deps.accessLog ?? 'all',
     sessions: createSessionService({
       db: deps.db,
       options,
@@ -82,6 +62,9 @@ function buildServices(deps: AppDeps): AppServices {
     revocation: createRevocationCheck({
       load: (key) => findTokenHolder(deps.db, accountKeyOf(key)),
       cacheSeconds: options.revocationCacheSeconds,
+      ...(deps.revocationCacheEntries === undefined
+        ? {}
+        : { maxEntries: deps.revocationCacheEntries }),
       now,
       shared: deps.sharedRevocationCache,
     }),
@@ -104,8 +87,6 @@ function buildServices(deps: AppDeps): AppServices {
 export function createApp(appDeps: AppDeps) {
   const deps = buildServices(appDeps)
   const app = new OpenAPIHono<AppEnv>()
-  app.use(requestId({ limitLength: 64 }))
-  app.use(secureHeaders(API_SECURITY_HEADERS))
   app.use(...hardening(app, deps))
 
   app.notFound((c) => errorResponse(c, notFound()))
@@ -171,6 +152,8 @@ export async function createAppFromConfig(
     security: config.security,
     oauth: config.oauth,
     admin: config.admin,
+    accessLog: config.accessLog,
+    revocationCacheEntries: config.caches.revocationAccounts,
     ...runtime,
   })
 }
@@ -181,7 +164,9 @@ export async function createAppFromConfig(
  * @throws {ConfigError} when a key cannot be imported, naming the setting.
  */
 export async function tokenServiceFor(config: Config): Promise<TokenService> {
-  const tokens = createVerifiedTokenCache(createTokenService(config.jwt))
+  const tokens = createVerifiedTokenCache(createTokenService(config.jwt), {
+    maxEntries: config.caches.verifiedTokens,
+  })
   await tokens.ready()
   return tokens
 }

@@ -9,11 +9,13 @@ import {
   type SigningAlgorithm,
 } from './auth/keys'
 import { DEFAULT_ARGON2_PARAMS } from './auth/password'
+import { DEFAULT_REVOCATION_CACHE_ENTRIES } from './auth/revocation'
 import { DEFAULT_SESSION_OPTIONS, type SessionOptions } from './auth/sessions'
 import { DEFAULT_THROTTLE_RULES, type ThrottleRules } from './auth/throttle'
+import { DEFAULT_TOKEN_CACHE_ENTRIES } from './auth/token-cache'
 import { ConfigError, settingError } from './config-error'
 import type { DatabaseConfig } from './db/client'
-import { LOG_LEVELS, type LogLevel } from './logger'
+import { ACCESS_LOG_MODES, type AccessLog, LOG_LEVELS, type LogLevel } from './logger'
 
 export type { DatabaseConfig } from './db/client'
 
@@ -53,12 +55,27 @@ export interface Config {
   oauth: OAuthSettings
   admin: AdminSettings
   sessions: SessionOptions
+  /** Sizes of the per-process caches of `/validate`, in entries. */
+  caches: CacheSizes
   security: SecurityConfig
   server: ServerLimits
   /** The least severe log level written (LOG_LEVEL). */
   logLevel: LogLevel
+  /**
+   * Which requests get an access line (ACCESS_LOG): by default `errors-and-writes` in production
+   * (no line for a successful `/validate` or health check), `all` otherwise.
+   */
+  accessLog: AccessLog
   /** Human-readable warnings the entry point should log at start-up (never containing secrets). */
   warnings: string[]
+}
+
+/** How many entries the per-process caches of `/validate` hold at most. */
+export interface CacheSizes {
+  /** Verified tokens (TOKEN_CACHE_ENTRIES). */
+  verifiedTokens: number
+  /** Accounts read for the revocation check (TOKEN_REVOCATION_CACHE_ENTRIES). */
+  revocationAccounts: number
 }
 
 /** A caller of `POST /introspect` (INTROSPECTION_CLIENTS), authenticating with HTTP Basic. */
@@ -241,6 +258,8 @@ const envSchema = z.object({
   REFRESH_REUSE_GRACE_SECONDS: intInRange(0, 300, D.reuseGraceSeconds),
   TOKEN_REVOCATION_CACHE_SECONDS: intInRange(0, 3600, D.revocationCacheSeconds),
   STATELESS_VALIDATION: flag(D.statelessValidation),
+  TOKEN_CACHE_ENTRIES: intInRange(1, 10_000_000, DEFAULT_TOKEN_CACHE_ENTRIES),
+  TOKEN_REVOCATION_CACHE_ENTRIES: intInRange(1, 10_000_000, DEFAULT_REVOCATION_CACHE_ENTRIES),
   TRUST_PROXY: trustProxy,
   CORS_ORIGINS: corsOrigins,
   BODY_LIMIT_BYTES: intInRange(1024, 1024 * 1024, DEFAULT_SECURITY.bodyLimitBytes),
@@ -260,6 +279,12 @@ const envSchema = z.object({
   LOG_LEVEL: z.preprocess(
     emptyAsUndefined,
     z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  ),
+  ACCESS_LOG: z.preprocess(
+    emptyAsUndefined,
+    z
+      .enum(ACCESS_LOG_MODES, { error: `expected one of ${ACCESS_LOG_MODES.join(', ')}` })
+      .optional(),
   ),
 })
 
@@ -321,6 +346,10 @@ export function parseConfig(record: Record<string, unknown>): Config {
       revocationCacheSeconds: env.TOKEN_REVOCATION_CACHE_SECONDS,
       statelessValidation: env.STATELESS_VALIDATION,
     },
+    caches: {
+      verifiedTokens: env.TOKEN_CACHE_ENTRIES,
+      revocationAccounts: env.TOKEN_REVOCATION_CACHE_ENTRIES,
+    },
     security: resolveSecurity(env),
     server: {
       headersTimeoutMs: env.HEADERS_TIMEOUT_MS,
@@ -328,6 +357,7 @@ export function parseConfig(record: Record<string, unknown>): Config {
       maxConnections: env.MAX_CONNECTIONS,
     },
     logLevel: env.LOG_LEVEL,
+    accessLog: env.ACCESS_LOG ?? (env.NODE_ENV === 'production' ? 'errors-and-writes' : 'all'),
     warnings,
   }
 }

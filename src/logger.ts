@@ -7,6 +7,17 @@ export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const
 /** A log line's level; as a setting (LOG_LEVEL), the least severe level written. */
 export type LogLevel = (typeof LOG_LEVELS)[number]
 
+/**
+ * Which requests get an `http_request` access line (ACCESS_LOG): every one; every failure (400 or
+ * more) and every request that may change something, but no successful read or token check
+ * (see `accessLineWanted` in `middleware/hardening.ts`); or none. Security events are other lines:
+ * this never drops them.
+ */
+export const ACCESS_LOG_MODES = ['all', 'errors-and-writes', 'none'] as const
+
+/** An ACCESS_LOG setting; see {@link ACCESS_LOG_MODES}. */
+export type AccessLog = (typeof ACCESS_LOG_MODES)[number]
+
 /** A structured logger writing one JSON object per line. */
 export interface Logger {
   debug(event: string, fields?: LogFields): void
@@ -71,6 +82,26 @@ export function createLogger(
     }
   }
   return make({}, '')
+}
+
+/**
+ * `parent.child(fields())`, made when the first line is written or the first child asked for: a
+ * request that writes no line never pays for encoding its fields (or for what `fields` computes,
+ * such as the client address).
+ */
+export function deferredChild(parent: Logger, fields: () => LogFields): Logger {
+  let made: Logger | undefined
+  const child = () => {
+    made ??= parent.child(fields())
+    return made
+  }
+  return {
+    debug: (event, more) => child().debug(event, more),
+    info: (event, more) => child().info(event, more),
+    warn: (event, more) => child().warn(event, more),
+    error: (event, more) => child().error(event, more),
+    child: (more) => child().child(more),
+  }
 }
 
 /** A line sink that gathers lines and writes them together; see {@link createBatchedWriter}. */

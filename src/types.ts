@@ -12,7 +12,7 @@ import type { Throttle } from './auth/throttle'
 import type { TokenService } from './auth/tokens'
 import type { AdminSettings, OAuthSettings, SecurityConfig } from './config'
 import type { Database } from './db/client'
-import type { Logger } from './logger'
+import type { AccessLog, Logger } from './logger'
 import type { ClientAddressFn } from './middleware/client-address'
 
 /** Everything the app needs, built once per process or isolate by an entry point. */
@@ -36,6 +36,10 @@ export interface AppDeps {
   oauth?: OAuthSettings
   /** Who may call the admin API; none by default (it answers 404). */
   admin?: AdminSettings
+  /** Most accounts the revocation cache holds (TOKEN_REVOCATION_CACHE_ENTRIES); its default otherwise. */
+  revocationCacheEntries?: number
+  /** Which requests get an access line (ACCESS_LOG); `all` by default. */
+  accessLog?: AccessLog
   /** The clock in milliseconds (default `Date.now`): expiry, throttling windows and caches follow it. */
   now?: () => number
   /**
@@ -52,6 +56,7 @@ export interface AppServices extends Omit<AppDeps, 'sessions'> {
   oauth: OAuthSettings
   admin: AdminSettings
   now: () => number
+  accessLog: AccessLog
   sessions: SessionService
   revocation: RevocationCheck
   throttle: Throttle
@@ -63,11 +68,16 @@ export interface AppServices extends Omit<AppDeps, 'sessions'> {
 export type AppEnv = {
   Variables: {
     requestId: string
-    /** The client's address (see `resolveClientAddress`), undefined when unknown. */
-    clientAddress: string | undefined
+    /**
+     * The client's address (see `resolveClientAddress`), undefined when unknown; worked out on
+     * the first call only, since most requests never need it.
+     */
+    clientAddress: () => string | undefined
     /** The app's logger, adding this request's id and client address to every line. */
     logger: Logger
     /** The body size limit (413), applied by the middleware that reads a body before it does. */
     limitBody: MiddlewareHandler
+    /** A response that already carries the request layer's headers (see `completeJson`). */
+    completeResponse: Response
   }
 }

@@ -196,3 +196,22 @@ describe('parseConfig', () => {
     expect(parseConfig({ DATABASE_URL: '', PORT: '' }).database.driver).toBe('pglite')
   })
 })
+
+describe('cache sizes', () => {
+  it('hold 100,000 tokens and accounts by default; TOKEN_CACHE_ENTRIES and TOKEN_REVOCATION_CACHE_ENTRIES set them', () => {
+    expect(parseConfig({ JWT_SECRET: SECRET }).caches).toEqual({
+      verifiedTokens: 100_000,
+      revocationAccounts: 100_000,
+    })
+    expect(
+      parseConfig({
+        JWT_SECRET: SECRET,
+        TOKEN_CACHE_ENTRIES: '250000',
+        TOKEN_REVOCATION_CACHE_ENTRIES: '5000',
+      }).caches,
+    ).toEqual({ verifiedTokens: 250_000, revocationAccounts: 5000 })
+    expect(() => parseConfig({ JWT_SECRET: SECRET, TOKEN_CACHE_ENTRIES: '0' })).toThrow(
+      /TOKEN_CACHE_ENTRIES/,
+    )
+  })
+})

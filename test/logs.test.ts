@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { DEFAULT_SECURITY } from '../src/config'
+import { DEFAULT_SECURITY, parseConfig } from '../src/config'
 import { startService } from '../src/entry/server'
-import { createBatchedWriter, createLogger } from '../src/logger'
+import { type AccessLog, createBatchedWriter, createLogger } from '../src/logger'
+import { accessLineWanted } from '../src/middleware/hardening'
 import { makeTestApp, TEST_PEER_HEADER, TEST_SECRET, type TestApp } from './support/app'
 import { forgeJwt, nowSeconds } from './support/jwt'
 import { migratedPgliteCopy } from './support/pglite'
@@ -154,6 +155,91 @@ describe('log lines', () => {
     })
     expect(lines.filter((l) => l.event === 'authn_login_success')).toHaveLength(0)
     expect(lines.map((l) => l.event)).toEqual(['authn_login_fail', 'http_request', 'http_request'])
+  })
+})
+
+describe('ACCESS_LOG', () => {
+  /** The events logged for: a login, a valid and an invalid token on /validate, a health check, a 404, a 405. */
+  async function eventsWith(accessLog: AccessLog) {
+    const app = await makeTestApp({ accessLog })
+    try {
+      const username = `acc_${Math.random().toString(36).slice(2, 8)}`
+      expect(
+        (await app.register({ name: 'Access', username, password: 'correct horse battery' }))
+          .status,
+      ).toBe(201)
+      const login = await app.login({ username, password: 'correct horse battery' })
+      const token = (await login.json()).access_token as string
+      const from = app.logs.length
+      expect((await app.validate(`Bearer ${token}`)).status).toBe(200)
+      expect(
+        (
+          await app.app.request(`/validate/upstream/path`, {
+            headers: { authorization: `Bearer ${token}` },
+          })
+        ).status,
+      ).toBe(200)
+      expect((await app.validate('Bearer not-a-token')).status).toBe(401)
+      expect((await app.app.request('/healthz')).status).toBe(200)
+      expect((await app.app.request('/nope')).status).toBe(404)
+      expect((await app.app.request('/token')).status).toBe(405)
+      expect((await app.login({ username, password: 'wrong password here' })).status).toBe(401)
+      return app.logs.slice(from).map((raw) => {
+        const line = JSON.parse(raw) as Line
+        return line.event === 'http_request'
+          ? `${line.method} ${line.path} ${line.status}`
+          : line.event
+      })
+    } finally {
+      await app.close()
+    }
+  }
+
+  it('all: one access line per request', async () => {
+    expect(await eventsWith('all')).toEqual([
+      'POST /validate 200',
+      'GET /validate/upstream/path 200',
+      'authn_token_invalid',
+      'POST /validate 401',
+      'GET /healthz 200',
+      'GET /nope 404',
+      'GET /token 405',
+      'authn_login_fail',
+      'POST /token 401',
+    ])
+  })
+
+  it('errors-and-writes: no line for a valid token or a health check; failures and their security events kept', async () => {
+    expect(await eventsWith('errors-and-writes')).toEqual([
+      'authn_token_invalid',
+      'POST /validate 401',
+      'GET /nope 404',
+      'GET /token 405',
+      'authn_login_fail',
+      'POST /token 401',
+    ])
+  })
+
+  it('none: no access line, every security event kept', async () => {
+    expect(await eventsWith('none')).toEqual(['authn_token_invalid', 'authn_login_fail'])
+  })
+
+  it('a successful write is logged under errors-and-writes', () => {
+    expect(accessLineWanted('errors-and-writes', 'POST', '/register', 201)).toBe(true)
+    expect(accessLineWanted('errors-and-writes', 'POST', '/token', 200)).toBe(true)
+    expect(accessLineWanted('errors-and-writes', 'POST', '/introspect', 200)).toBe(false)
+    expect(accessLineWanted('errors-and-writes', 'POST', '/validate', 503)).toBe(true)
+  })
+
+  it('defaults to errors-and-writes in production and all elsewhere; a bad value stops the start', () => {
+    const base = { JWT_SECRET: TEST_SECRET, DATABASE_URL: 'memory://' }
+    expect(
+      parseConfig({ ...base, NODE_ENV: 'production', JWT_ISSUER: 'https://auth.example.com' })
+        .accessLog,
+    ).toBe('errors-and-writes')
+    expect(parseConfig(base).accessLog).toBe('all')
+    expect(parseConfig({ ...base, ACCESS_LOG: 'none' }).accessLog).toBe('none')
+    expect(() => parseConfig({ ...base, ACCESS_LOG: 'some' })).toThrow(/ACCESS_LOG/)
   })
 })
 

@@ -57,13 +57,19 @@ export class RevocationUnavailableError extends Error {
   }
 }
 
+/**
+ * Accounts the revocation cache holds by default (TOKEN_REVOCATION_CACHE_ENTRIES): 100,000 users
+ * validating within the cache time, a few hundred bytes each.
+ */
+export const DEFAULT_REVOCATION_CACHE_ENTRIES = 100_000
+
 /** Options of {@link createRevocationCheck}. */
 export interface RevocationCheckOptions {
   /** Reads an account from the database. */
   load(key: HolderKey): Promise<TokenHolder | undefined>
   /** How long a loaded account is trusted, in seconds; 0 loads it on every check. */
   cacheSeconds: number
-  /** Most accounts remembered at once; the least recently used go first. Default 10 000. */
+  /** Most accounts remembered at once; the least recently used go first. Default {@link DEFAULT_REVOCATION_CACHE_ENTRIES}. */
   maxEntries?: number
   /** Current time in milliseconds. Default `Date.now`. */
   now?: () => number
@@ -84,6 +90,11 @@ export interface RevocationCheck {
    * @throws {RevocationUnavailableError} when the account had to be loaded and could not be.
    */
   isRevoked(claims: AccessClaims): Promise<boolean>
+  /**
+   * {@link isRevoked} at once when the account is cached, loaded and fresh; undefined when it must
+   * be asked (and may have to load the account).
+   */
+  cachedVerdict(claims: AccessClaims): boolean | undefined
   /** Drops what is cached about an account, after this process changed it. */
   forget(holder: UserRef): void
 }
@@ -92,10 +103,21 @@ interface Entry {
   /** Until when the entry is trusted: `cacheSeconds` after its database read. */
   expires: number
   holder: Promise<TokenHolder | undefined>
+  /** The account once `holder` has resolved (`null` until then; undefined: there is none). */
+  loaded: TokenHolder | undefined | null
 }
 
-const keyString = (key: HolderKey) =>
-  'id' in key ? `id:${key.id}` : `name:${usernameKey(key.username)}`
+/** An account's cache key: its id for our tokens (a number), its name for the Python service's. */
+const keyOf = (key: HolderKey): number | string =>
+  'id' in key ? key.id : `name:${usernameKey(key.username)}`
+/** An account's key in the shared cache (a string: it becomes part of a URL). */
+const sharedKeyOf = (id: number | string): string => (typeof id === 'number' ? `id:${id}` : id)
+/** The cache key of the account claims name, without building a {@link HolderKey} for our tokens. */
+const claimsKeyOf = (claims: AccessClaims): number | string | undefined => {
+  if (claims.uid !== undefined) return claims.uid
+  const key = holderKeyOf(claims)
+  return key === undefined ? undefined : keyOf(key)
+}
 
 /**
  * Builds a revocation check with an in-memory LRU cache (a Map in insertion order).
@@ -103,10 +125,10 @@ const keyString = (key: HolderKey) =>
  */
 export function createRevocationCheck(options: RevocationCheckOptions): RevocationCheck {
   const ttlMs = options.cacheSeconds * 1000
-  const maxEntries = options.maxEntries ?? 10_000
+  const maxEntries = options.maxEntries ?? DEFAULT_REVOCATION_CACHE_ENTRIES
   if (!(ttlMs >= 0) || !(maxEntries >= 1)) throw new RangeError('invalid revocation cache options')
   const now = options.now ?? Date.now
-  const cache = new Map<string, Entry>()
+  const cache = new Map<number | string, Entry>()
   const shared = options.shared
   /** When this instance last changed an account: shared entries read before then are stale. */
   const forgotten = new Map<string, number>()
@@ -114,23 +136,23 @@ export function createRevocationCheck(options: RevocationCheckOptions): Revocati
   /** From the shared cache when it holds a fresh enough entry, else from the database (then shared). */
   const readThrough = async (
     key: HolderKey,
-    id: string,
+    sharedId: string,
     at: number,
   ): Promise<SharedHolderEntry> => {
     if (shared !== undefined) {
-      const hit = await shared.get(id).catch(() => undefined)
-      const notBefore = Math.max(at - ttlMs, forgotten.get(id) ?? Number.NEGATIVE_INFINITY)
+      const hit = await shared.get(sharedId).catch(() => undefined)
+      const notBefore = Math.max(at - ttlMs, forgotten.get(sharedId) ?? Number.NEGATIVE_INFINITY)
       if (hit !== undefined && hit.readAt > notBefore && hit.readAt <= at) return hit
     }
     const holder = await options.load(key)
-    await shared?.put(id, { holder, readAt: at }, options.cacheSeconds).catch(() => {})
+    await shared?.put(sharedId, { holder, readAt: at }, options.cacheSeconds).catch(() => {})
     return { holder, readAt: at }
   }
 
-  const loadEntry = (key: HolderKey, id: string, at: number): Entry => {
-    if (shared === undefined) return { expires: at + ttlMs, holder: options.load(key) }
-    const entry: Entry = { expires: at + ttlMs, holder: Promise.resolve(undefined) }
-    entry.holder = readThrough(key, id, at).then((read) => {
+  const loadEntry = (key: HolderKey, id: number | string, at: number): Entry => {
+    if (shared === undefined) return { expires: at + ttlMs, holder: options.load(key), loaded: null }
+    const entry: Entry = { expires: at + ttlMs, holder: Promise.resolve(undefined), loaded: null }
+    entry.holder = readThrough(key, sharedKeyOf(id), at).then((read) => {
       entry.expires = read.readAt + ttlMs
       return read.holder
     })
@@ -139,7 +161,7 @@ export function createRevocationCheck(options: RevocationCheckOptions): Revocati
 
   const lookUp = (key: HolderKey): Promise<TokenHolder | undefined> => {
     if (ttlMs === 0) return options.load(key)
-    const id = keyString(key)
+    const id = keyOf(key)
     const at = now()
     const cached = cache.get(id)
     cache.delete(id)
@@ -150,9 +172,14 @@ export function createRevocationCheck(options: RevocationCheckOptions): Revocati
     const entry = loadEntry(key, id, at)
     const holder = entry.holder
     cache.set(id, entry)
-    holder.catch(() => {
-      if (cache.get(id) === entry) cache.delete(id)
-    })
+    holder.then(
+      (account) => {
+        entry.loaded = account
+      },
+      () => {
+        if (cache.get(id) === entry) cache.delete(id)
+      },
+    )
     if (cache.size > maxEntries) {
       const oldest = cache.keys().next().value
       if (oldest !== undefined) cache.delete(oldest)
@@ -172,14 +199,25 @@ export function createRevocationCheck(options: RevocationCheckOptions): Revocati
       }
       return isCutOff(claims, holder)
     },
+    cachedVerdict(claims) {
+      if (ttlMs === 0) return undefined
+      const id = claimsKeyOf(claims)
+      if (id === undefined) return true
+      const entry = cache.get(id)
+      if (entry === undefined || entry.loaded === null || !(entry.expires > now())) return undefined
+      cache.delete(id)
+      cache.set(id, entry)
+      return isCutOff(claims, entry.loaded)
+    },
     forget(holder) {
-      for (const id of [keyString({ id: holder.id }), keyString({ username: holder.username })]) {
+      for (const id of [keyOf({ id: holder.id }), keyOf({ username: holder.username })]) {
         cache.delete(id)
         if (shared === undefined) continue
-        forgotten.delete(id)
-        forgotten.set(id, now())
-        if (forgotten.size > maxEntries) forgotten.delete(forgotten.keys().next().value ?? id)
-        shared.delete(id).catch(() => {})
+        const sharedId = sharedKeyOf(id)
+        forgotten.delete(sharedId)
+        forgotten.set(sharedId, now())
+        if (forgotten.size > maxEntries) forgotten.delete(forgotten.keys().next().value ?? sharedId)
+        shared.delete(sharedId).catch(() => {})
       }
     },
   }

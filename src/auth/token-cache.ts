@@ -1,8 +1,15 @@
 import type { AccessClaims, TokenService } from './tokens'
 
+/**
+ * Tokens the verified-token cache holds by default (TOKEN_CACHE_ENTRIES): the tokens of 100,000
+ * users each presenting one within a minute (an entry's longest life), in about 100 MB (see
+ * docs/benchmarks.md, "Memory").
+ */
+export const DEFAULT_TOKEN_CACHE_ENTRIES = 100_000
+
 /** Options of {@link createVerifiedTokenCache}. */
 export interface VerifiedTokenCacheOptions {
-  /** Most tokens held at once; the oldest entry is evicted first. Default 10 000. */
+  /** Most tokens held at once; the oldest entry is evicted first. Default {@link DEFAULT_TOKEN_CACHE_ENTRIES}. */
   maxEntries?: number
   /** Longest time an entry is trusted without verifying the token again, in seconds. Default 60. */
   maxAgeSeconds?: number
@@ -26,6 +33,8 @@ interface Entry {
   from: number
   /** When the entry stops being trusted, in milliseconds: the token's `exp` or the maximum age, whichever is first. */
   until: number
+  /** Its place in the eviction ring. */
+  slot: number
 }
 
 /**
@@ -45,7 +54,7 @@ export function createVerifiedTokenCache(
   inner: TokenService,
   options: VerifiedTokenCacheOptions = {},
 ): VerifiedTokenCache {
-  const maxEntries = options.maxEntries ?? 10_000
+  const maxEntries = options.maxEntries ?? DEFAULT_TOKEN_CACHE_ENTRIES
   const maxAgeMs = (options.maxAgeSeconds ?? 60) * 1000
   const maxTokenLength = options.maxTokenLength ?? 1024
   const now = options.now ?? Date.now
@@ -54,36 +63,49 @@ export function createVerifiedTokenCache(
   }
   if (!(maxAgeMs > 0)) throw new RangeError('maxAgeSeconds must be positive')
   const entries = new Map<string, Entry>()
+  // The tokens in the order they were held, as a ring: the next slot holds the oldest. A Map's
+  // own first key is no queue: engines skip the deleted entries at its front one by one.
+  const ring: (string | undefined)[] = []
+  let nextSlot = 0
 
   const remember = (token: string, verified: AccessClaims): AccessClaims => {
     const claims = Object.freeze({ ...verified })
     const from = now()
     const until = Math.min(claims.exp * 1000, from + maxAgeMs)
     if (token.length > maxTokenLength || until <= from) return claims
-    if (entries.size >= maxEntries) {
-      const oldest = entries.keys().next()
-      if (!oldest.done) entries.delete(oldest.value)
-    }
-    entries.set(token, { claims, from, until })
+    const slot = nextSlot
+    nextSlot = (nextSlot + 1) % maxEntries
+    const oldest = ring[slot]
+    if (oldest !== undefined && entries.get(oldest)?.slot === slot) entries.delete(oldest)
+    ring[slot] = token
+    entries.set(token, { claims, from, until, slot })
     return claims
+  }
+
+  const verifiedBefore = (token: string): AccessClaims | undefined => {
+    const entry = entries.get(token)
+    if (entry === undefined) return undefined
+    const at = now()
+    if (entry.from <= at && at < entry.until) return entry.claims
+    entries.delete(token)
+    return undefined
   }
 
   return {
     get size() {
       return entries.size
     },
-    clear: () => entries.clear(),
+    clear: () => {
+      entries.clear()
+      ring.length = 0
+      nextSlot = 0
+    },
     issueAccessToken: (user) => inner.issueAccessToken(user),
     publicKeys: () => inner.publicKeys(),
     ready: () => inner.ready(),
+    verifiedBefore,
     async verifyAccessToken(token) {
-      const entry = entries.get(token)
-      if (entry !== undefined) {
-        const at = now()
-        if (entry.from <= at && at < entry.until) return entry.claims
-        entries.delete(token)
-      }
-      return remember(token, await inner.verifyAccessToken(token))
+      return verifiedBefore(token) ?? remember(token, await inner.verifyAccessToken(token))
     },
   }
 }

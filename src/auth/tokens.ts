@@ -1,7 +1,7 @@
 import { verify } from 'hono/jwt'
 import { encodeBase64Url } from 'hono/utils/encode'
 import { signing } from 'hono/utils/jwt/jws'
-import { decodeHeader } from 'hono/utils/jwt/jwt'
+import { decodeHeader, isTokenHeader } from 'hono/utils/jwt/jwt'
 import type { JWTPayload } from 'hono/utils/jwt/types'
 import { builtinCrypto, type NodeCrypto } from './builtin-crypto'
 import {
@@ -108,6 +108,11 @@ export interface TokenService {
   issueAccessToken(user: TokenSubject): Promise<IssuedAccessToken>
   /** @throws {InvalidTokenError} */
   verifyAccessToken(token: string): Promise<AccessClaims>
+  /**
+   * The claims of a token verified before and still trusted (a cache hit), at once; undefined when
+   * it must go through {@link verifyAccessToken}. Only a caching service has it.
+   */
+  verifiedBefore?(token: string): AccessClaims | undefined
   /** The public keys to publish (JWKS): the signing key's first; none with HS256 alone. */
   publicKeys(): Promise<readonly PublicJwk[]>
   /**
@@ -132,6 +137,8 @@ interface VerifyingKey {
   alg: SigningAlgorithm
   key: CryptoKey
   hmac: boolean
+  /** The HMAC secret as `node:crypto` takes it, where the runtime has `node:crypto`. */
+  nodeSecret?: import('node:crypto').KeyObject
   /** True for the legacy secret: it verifies only the Python service's tokens. */
   legacyOnly: boolean
 }
@@ -169,12 +176,21 @@ export async function keyIdOf(secret: string): Promise<string> {
   return encodeBase64Url(digest.slice(0, 12))
 }
 
-async function importHmac(secret: string, legacyOnly: boolean) {
+async function importHmac(secret: string, legacyOnly: boolean, node: NodeCrypto | undefined) {
   const key = await crypto.subtle.importKey('raw', new TextEncoder().encode(secret), HMAC, false, [
     'sign',
     'verify',
   ])
-  return { kid: await keyIdOf(secret), alg: 'HS256' as const, key, secret, hmac: true, legacyOnly }
+  const nodeSecret = node?.createSecretKey(new TextEncoder().encode(secret))
+  return {
+    kid: await keyIdOf(secret),
+    alg: 'HS256' as const,
+    key,
+    secret,
+    hmac: true,
+    legacyOnly,
+    ...(nodeSecret === undefined ? {} : { nodeSecret }),
+  }
 }
 
 /**
@@ -182,7 +198,10 @@ async function importHmac(secret: string, legacyOnly: boolean) {
  * (or a fresh one) and the published public keys. A public key also given as the private key's
  * is listed once.
  */
-async function loadKeyRing(options: TokenServiceOptions): Promise<KeyRing> {
+async function loadKeyRing(
+  options: TokenServiceOptions,
+  node: NodeCrypto | undefined,
+): Promise<KeyRing> {
   const algorithm = options.algorithm ?? 'HS256'
   const secrets = [
     ...new Set([
@@ -193,8 +212,8 @@ async function loadKeyRing(options: TokenServiceOptions): Promise<KeyRing> {
   const legacy = options.legacySecret
   const legacySecrets = legacy === undefined || secrets.includes(legacy) ? [] : [legacy]
   const hmac = await Promise.all([
-    ...secrets.map((secret) => importHmac(secret, false)),
-    ...legacySecrets.map((secret) => importHmac(secret, true)),
+    ...secrets.map((secret) => importHmac(secret, false, node)),
+    ...legacySecrets.map((secret) => importHmac(secret, true, node)),
   ])
   let pair: PrivateKeyPair | undefined
   if (algorithm !== 'HS256') {
@@ -280,12 +299,16 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
   }
   const leeway = options.leewaySeconds ?? 30
   const now = options.now ?? Date.now
+  const node = options.nodeCrypto === undefined ? builtinCrypto : (options.nodeCrypto ?? undefined)
   let ring: Promise<KeyRing> | undefined
+  let loaded: KeyRing | undefined
   const getRing = () => {
-    ring ??= loadKeyRing(options)
+    ring ??= loadKeyRing(options, node).then((keys) => {
+      loaded = keys
+      return keys
+    })
     return ring
   }
-  const node = options.nodeCrypto === undefined ? builtinCrypto : (options.nodeCrypto ?? undefined)
   const sign = nodeSigner(node)
 
   return {
@@ -316,7 +339,11 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
       ) {
         throw new InvalidTokenError('malformed')
       }
-      const { payload, key } = await verifySignature(token, (await getRing()).verifying)
+      const { payload, key } = await verifySignature(
+        token,
+        (loaded ?? (await getRing())).verifying,
+        node,
+      )
       // A token an HMAC secret verifies next to a key pair was made before the move to it, when
       // JWT_ISSUER may not have been set: its `iss` is checked only when it carries one.
       const issuerOptional = key.hmac && (options.algorithm ?? 'HS256') !== 'HS256'
@@ -366,6 +393,7 @@ function nodeSigner(node: NodeCrypto | undefined) {
 async function verifySignature(
   token: string,
   keys: VerifyingKey[],
+  node: NodeCrypto | undefined,
 ): Promise<{ payload: JWTPayload; key: VerifyingKey }> {
   let header: unknown
   try {
@@ -392,7 +420,10 @@ async function verifySignature(
     const { key, alg, legacyOnly } = candidate
     let payload: unknown
     try {
-      payload = await verify(token, key, { alg, exp: false, nbf: false, iat: false })
+      payload =
+        candidate.nodeSecret === undefined || node === undefined
+          ? await verify(token, key, { alg, exp: false, nbf: false, iat: false })
+          : verifyHs256(token, header, candidate.nodeSecret, node)
     } catch (error) {
       failure = failureOf(error)
       if (failure !== 'signature') break
@@ -405,6 +436,51 @@ async function verifySignature(
     return { payload: payload as JWTPayload, key: candidate }
   }
   throw new InvalidTokenError(failure)
+}
+
+/** Thrown by {@link verifyHs256}, by the names `hono/jwt`'s `verify` gives the same failures. */
+class HmacVerifyError extends Error {
+  constructor(
+    override readonly name:
+      | 'JwtTokenInvalid'
+      | 'JwtHeaderInvalid'
+      | 'JwtAlgorithmMismatch'
+      | 'JwtTokenSignatureMismatched',
+  ) {
+    super(name)
+  }
+}
+
+/**
+ * What `hono/jwt`'s `verify(token, key, { alg: 'HS256' })` does with the claim checks off, with
+ * `node:crypto` computing the HMAC at once on this thread (`crypto.subtle` is asynchronous, and on
+ * Bun queues behind Argon2 on the thread pool): the same header rules (`isTokenHeader`: a known
+ * `alg`, `typ` JWT if any, no `crit`), then the algorithm, then the signature in constant time.
+ * Decoding failures throw `hono/jwt`'s own errors. Returns the payload.
+ */
+function verifyHs256(
+  token: string,
+  header: object,
+  secret: import('node:crypto').KeyObject,
+  node: NodeCrypto,
+): unknown {
+  const [, encodedPayload = '', signature = ''] = token.split('.')
+  let payload: unknown
+  try {
+    // As hono/jwt decodes it: UTF-8 with replacement characters, then JSON.
+    payload = JSON.parse(Buffer.from(encodedPayload, 'base64url').toString('utf8'))
+  } catch {
+    throw new HmacVerifyError('JwtTokenInvalid')
+  }
+  if (!isTokenHeader(header, undefined)) throw new HmacVerifyError('JwtHeaderInvalid')
+  if (header.alg !== 'HS256') throw new HmacVerifyError('JwtAlgorithmMismatch')
+  const signed = token.slice(0, token.length - signature.length - 1)
+  const expected = node.createHmac('sha256', secret).update(signed, 'utf8').digest()
+  const given = Buffer.from(signature, 'base64url')
+  if (given.length !== expected.length || !node.timingSafeEqual(given, expected)) {
+    throw new HmacVerifyError('JwtTokenSignatureMismatched')
+  }
+  return payload
 }
 
 function failureOf(error: unknown): TokenFailure {

@@ -1,8 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import type { Context } from 'hono'
-import { createMiddleware } from 'hono/factory'
+import type { Context, TypedResponse } from 'hono'
 import { type AccessClaims, InvalidTokenError } from '../auth/tokens'
-import { ApiError, errorResponse } from '../errors'
+import { ApiError } from '../errors'
 import {
   bearerRefusals,
   documented,
@@ -13,6 +12,7 @@ import {
 import { bearerToken, ensureNotRevoked } from '../http/bearer'
 import { createRouter } from '../http/router'
 import { jsonContent } from '../http/schemas'
+import { completeJson } from '../middleware/hardening'
 import type { AppEnv, AppServices } from '../types'
 
 const ValidationSchema = z
@@ -49,7 +49,6 @@ const route = createRoute({
   tags: ['tokens'],
   summary: 'Validate an access token',
   security: [{ bearer: [] }],
-  middleware: [decisive()] as const,
   responses,
 })
 
@@ -61,42 +60,63 @@ const forwardAuthRoute = createRoute({
   description:
     'What nginx `auth_request` and Traefik ForwardAuth call: the answer of `POST /validate`, with the user in `X-Auth-User` and `X-Auth-User-Id` headers for the gateway to pass upstream. `HEAD` gives the same status and headers. For Envoy `ext_authz`, which keeps the original method and appends the original path, any method on `/validate/{path}` answers the same. Only 200, 401 and 503 are ever answered. See docs/gateways.md.',
   security: [{ bearer: [] }],
-  middleware: [decisive()] as const,
   responses,
 })
 
-/**
- * Headers naming the token's user for a gateway to pass upstream. The username is percent-encoded,
- * since a header cannot carry it as UTF-8; the id is absent from the Python service's tokens.
- */
-function userHeaders(claims: AccessClaims): Record<string, string> {
-  if (!claims.sub.isWellFormed()) throw invalidToken()
-  const headers: Record<string, string> = { 'X-Auth-User': encodeURIComponent(claims.sub) }
-  if (claims.uid !== undefined) headers['X-Auth-User-Id'] = String(claims.uid)
-  return headers
+/** The body and user headers of a 200 for some verified claims. */
+interface Answer {
+  body: string
+  headers: Record<string, string>
 }
 
 /**
- * Keeps a forward-auth answer decisive: a 401 stays, and any other failure becomes a 503, never a
- * status that a gateway would pass on as a 500 or mistake for a verdict.
+ * The answer for verified claims, kept with them: the verified-token cache hands out the same
+ * frozen claims for every hit, so a token presented again costs no JSON and no encoding. The
+ * username is percent-encoded in `X-Auth-User`, since a header cannot carry it as UTF-8; the id
+ * is absent from the Python service's tokens.
  */
-function decisive() {
-  return createMiddleware(async (c, next) => {
-    await next()
-    const error = c.error
-    if (error === undefined) return
-    if (error instanceof ApiError && (error.status === 401 || error.status === 503)) return
-    c.res = errorResponse(c, serviceUnavailable())
-  })
+const answers = new WeakMap<AccessClaims, Answer>()
+function answerFor(claims: AccessClaims): Answer {
+  let answer = answers.get(claims)
+  if (answer === undefined) {
+    if (!claims.sub.isWellFormed()) throw invalidToken()
+    const headers: Record<string, string> = { 'x-auth-user': encodeURIComponent(claims.sub) }
+    if (claims.uid !== undefined) headers['x-auth-user-id'] = String(claims.uid)
+    answer = { body: JSON.stringify({ username: claims.sub, valid: true }), headers }
+    answers.set(claims, answer)
+  }
+  return answer
 }
+
+/**
+ * Keeps a forward-auth answer decisive: a 401 or 503 stays, and any other failure becomes a 503
+ * (logged), never a status that a gateway would pass on as a 500 or mistake for a verdict.
+ */
+function decisively(c: Context<AppEnv>, error: unknown): never {
+  if (error instanceof ApiError && (error.status === 401 || error.status === 503)) throw error
+  c.get('logger').error('unhandled_error', {
+    method: c.req.method,
+    path: c.req.path.slice(0, 200),
+    error: error instanceof Error ? error.name : typeof error,
+  })
+  throw serviceUnavailable()
+}
+
+type Validation = Response & TypedResponse<{ username: string; valid: true }, 200, 'json'>
 
 /**
  * `POST /validate` and `GET`/`HEAD /validate` (forward-auth): checks a bearer token (signature, claims,
  * then revocation) and names its user. Any method on `/validate/*` answers the same, for Envoy's `ext_authz`.
+ * A token verified before whose account is cached is answered without a promise or a lookup
+ * beyond two maps (see `verifiedBefore`, `cachedVerdict`).
  */
 export function validateRoutes(deps: AppServices) {
-  const check = async (c: Context<AppEnv, '/validate'>) => {
-    const token = bearerToken(c)
+  const { statelessValidation } = deps.sessions.options
+  const answer = (c: Context<AppEnv>, claims: AccessClaims): Validation => {
+    const { body, headers } = answerFor(claims)
+    return completeJson(c, body, 200, headers)
+  }
+  const checkInFull = async (c: Context<AppEnv>, token: string): Promise<Validation> => {
     let claims: AccessClaims
     try {
       claims = await deps.tokens.verifyAccessToken(token)
@@ -108,9 +128,24 @@ export function validateRoutes(deps: AppServices) {
       throw error
     }
     await ensureNotRevoked(deps, claims)
-    return c.json({ username: claims.sub, valid: true as const }, 200, userHeaders(claims))
+    return answer(c, claims)
+  }
+  const check = (c: Context<AppEnv, '/validate'>): Validation | Promise<Validation> => {
+    try {
+      const token = bearerToken(c)
+      const known = deps.tokens.verifiedBefore?.(token)
+      if (
+        known !== undefined &&
+        (statelessValidation || deps.revocation.cachedVerdict(known) === false)
+      ) {
+        return answer(c, known)
+      }
+      return checkInFull(c, token).catch((error: unknown) => decisively(c, error))
+    } catch (error) {
+      return decisively(c, error)
+    }
   }
   const router = createRouter().openapi(route, check).openapi(forwardAuthRoute, check)
-  router.all('/validate/*', decisive(), check)
+  router.all('/validate/*', check)
   return router
 }

@@ -6,7 +6,7 @@ import { createVerifiedTokenCache } from '../../src/auth/token-cache'
 import { createTokenService, type TokenServiceOptions } from '../../src/auth/tokens'
 import { DEFAULT_SECURITY, type SecurityConfig } from '../../src/config'
 import { migrateDatabase } from '../../src/db/migrate'
-import { createLogger } from '../../src/logger'
+import { type AccessLog, createLogger } from '../../src/logger'
 import { borrowEmptyPglite, borrowMigratedPglite } from './pglite'
 
 /** Cheap Argon2id parameters for tests where the cost is not the point. */
@@ -38,6 +38,8 @@ export interface TestAppOptions {
   sessions?: Partial<SessionOptions>
   /** Overrides of the security settings (throttle rules, CORS, limits). */
   security?: Partial<SecurityConfig>
+  /** Which requests get an access line (default `all`, as `createApp`'s). */
+  accessLog?: AccessLog
   /** Replaces the fake client address (which reads {@link TEST_PEER_HEADER}). */
   clientAddress?: AppDeps['clientAddress']
   /** Who may call the admin API (default: nobody, it is off). */
@@ -85,6 +87,7 @@ export async function makeTestApp(options: TestAppOptions = {}) {
       clientAddress: options.clientAddress ?? ((c) => c.req.header(TEST_PEER_HEADER)),
       now: clock.now,
       ...(options.admin === undefined ? {} : { admin: options.admin }),
+      ...(options.accessLog === undefined ? {} : { accessLog: options.accessLog }),
     })
   const app = instance()
 
