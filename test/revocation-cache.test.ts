@@ -3,7 +3,7 @@
  * about an account for TOKEN_REVOCATION_CACHE_SECONDS. In-process only: it needs two app instances
  * on one database, the fake clock, and a database that stops answering.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { makeTestApp, type TestApp } from './support/app'
 
 const password = 'correct horse battery staple'
@@ -70,6 +70,7 @@ describe('a logout seen from another instance', () => {
 describe('when the database cannot answer', () => {
   it('fails closed: 503 {"detail"} when the check is needed, never 200', async () => {
     const t = await makeTestApp({ sessions: { revocationCacheSeconds: 0 } })
+    onTestFinished(() => t.close())
     const s = await session(t)
     await t.closeDatabase()
     const res = await t.validate(`Bearer ${s.access}`)
@@ -80,6 +81,7 @@ describe('when the database cannot answer', () => {
 
   it('answers from the cache without a query while the entry is fresh, then fails closed', async () => {
     const t = await makeTestApp({ sessions: { revocationCacheSeconds: 30 } })
+    onTestFinished(() => t.close())
     const s = await session(t)
     expect((await t.validate(`Bearer ${s.access}`)).status).toBe(200)
     await t.closeDatabase()
@@ -90,6 +92,7 @@ describe('when the database cannot answer', () => {
 
   it('stateless validation needs no database at all', async () => {
     const t = await makeTestApp({ sessions: { statelessValidation: true } })
+    onTestFinished(() => t.close())
     const s = await session(t)
     await t.closeDatabase()
     expect((await t.validate(`Bearer ${s.access}`)).status).toBe(200)
@@ -97,6 +100,7 @@ describe('when the database cannot answer', () => {
 
   it('a bad token is still a 401 (checked before the database)', async () => {
     const t = await makeTestApp({ sessions: { revocationCacheSeconds: 0 } })
+    onTestFinished(() => t.close())
     await t.closeDatabase()
     expect((await t.validate('Bearer not.a.token')).status).toBe(401)
   })

@@ -5,6 +5,7 @@ import type { SessionOptions } from '../../src/auth/sessions'
 import { createVerifiedTokenCache } from '../../src/auth/token-cache'
 import { createTokenService, type TokenServiceOptions } from '../../src/auth/tokens'
 import { DEFAULT_SECURITY, type SecurityConfig } from '../../src/config'
+import type { DatabaseHandle } from '../../src/db/client'
 import { migrateDatabase } from '../../src/db/migrate'
 import { type AccessLog, createLogger } from '../../src/logger'
 import { borrowEmptyPglite, borrowMigratedPglite } from './pglite'
@@ -58,10 +59,38 @@ async function seeded(seed: NonNullable<TestAppOptions['seed']>) {
   return { handle, release }
 }
 
+/** A lost connection, as the driver reports it. */
+class LostConnection extends Error {
+  readonly code = '08006'
+  constructor() {
+    super('the connection to the database was lost (a test outage)')
+  }
+}
+
+/** Makes every query of a PGlite database fail until `end`, without closing it. */
+function databaseOutage(handle: DatabaseHandle) {
+  const client = (handle.db as unknown as { $client: Record<string, unknown> }).$client
+  const methods = ['query', 'exec', 'transaction', 'sql'] as const
+  const own = methods.map((method) => Object.getOwnPropertyDescriptor(client, method))
+  return {
+    start() {
+      for (const method of methods) client[method] = () => Promise.reject(new LostConnection())
+    },
+    end() {
+      methods.forEach((method, i) => {
+        const descriptor = own[i]
+        if (descriptor === undefined) delete client[method]
+        else Object.defineProperty(client, method, descriptor)
+      })
+    },
+  }
+}
+
 /** A fresh in-memory database with the real migrations, and the app on it. */
 export async function makeTestApp(options: TestAppOptions = {}) {
   const { handle, release } =
     options.seed === undefined ? await borrowMigratedPglite() : await seeded(options.seed)
+  const outage = databaseOutage(handle)
   const clock = new FakeClock()
   const logs: string[] = []
   const passwords = createPasswordHasher({ params: options.argon2 ?? FAST_ARGON2 })
@@ -158,9 +187,17 @@ export async function makeTestApp(options: TestAppOptions = {}) {
     instance,
     query,
     /** Done with the database: it is emptied and lent to the next test (see `borrowMigratedPglite`). */
-    close: release,
-    /** The database goes away, as in an outage: every later query fails. */
-    closeDatabase: () => handle.close(),
+    close: async () => {
+      outage.end()
+      await release()
+    },
+    /**
+     * The database goes away, as in an outage: every later query fails with a lost connection
+     * (SQLSTATE 08006). `close` brings it back and lends it on, so an outage costs no new database.
+     */
+    closeDatabase: async () => {
+      outage.start()
+    },
   }
 }
 
