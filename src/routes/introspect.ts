@@ -5,9 +5,9 @@ import type { IntrospectionClient } from '../config'
 import { ApiError } from '../errors'
 import { requireForm } from '../middleware/body'
 import type { AppEnv, AppServices } from '../types'
+import { malformedForm, OAuthErrorSchema, oauthError } from './oauth'
 import { createRouter } from './router'
 import { ErrorSchema, jsonContent } from './schemas'
-import { malformedForm, OAuthErrorSchema, oauthError } from './token'
 import { ensureNotRevoked } from './validate'
 
 const IntrospectRequestSchema = z

@@ -6,9 +6,9 @@ import { ApiError } from '../errors'
 import type { Logger } from '../logger'
 import type { AppServices } from '../types'
 import { requireAccount, requireJsonBody } from './current-user'
+import { throttled } from './oauth'
 import { createRouter } from './router'
 import { ErrorSchema, jsonContent, text, ValidationErrorSchema } from './schemas'
-import { throttled } from './token'
 
 const MeSchema = z
   .object({

@@ -1,9 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { requireForm } from '../middleware/body'
 import type { AppServices } from '../types'
+import { malformedForm, OAuthErrorSchema, oauthError } from './oauth'
 import { createRouter } from './router'
 import { ErrorSchema, jsonContent } from './schemas'
-import { malformedForm, OAuthErrorSchema, oauthError } from './token'
 
 const RevokeRequestSchema = z
   .object({

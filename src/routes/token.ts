@@ -1,12 +1,19 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { LOGIN_LIMITS } from '../auth/credentials'
 import type { RotationOutcome } from '../auth/sessions'
-import type { ThrottleVerdict } from '../auth/throttle'
 import { replacePasswordHashQuery } from '../db/users'
 import { ApiError, bearerChallenge, tooManyRequests } from '../errors'
 import type { Logger } from '../logger'
 import { requireForm } from '../middleware/body'
 import type { AppServices } from '../types'
+import {
+  malformedForm,
+  NO_STORE,
+  OAuthErrorSchema,
+  oauthError,
+  throttled,
+  tokenBody,
+} from './oauth'
 import { createRouter } from './router'
 import { jsonContent } from './schemas'
 
@@ -38,22 +45,6 @@ const TokenSchema = z
     }),
   })
   .openapi('Token')
-
-/** RFC 6749 §5.2 error body, with FastAPI's `detail` beside it. */
-export const OAuthErrorSchema = z
-  .object({
-    error: z.enum(['invalid_request', 'unsupported_grant_type', 'invalid_grant']),
-    error_description: z.string(),
-    detail: z.string(),
-  })
-  .openapi('OAuthError')
-
-/**
- * The answer to a form body that does not parse (multipart without its boundary, say) on the OAuth
- * endpoints: the `invalid_request` of every other bad form.
- */
-export const malformedForm = (): ApiError =>
-  oauthError('invalid_request', 'the body is not a well-formed form')
 
 const route = createRoute({
   method: 'post',
@@ -87,16 +78,6 @@ const route = createRoute({
     ),
   },
 })
-
-const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' }
-
-/** An OAuth2 error response (RFC 6749 §5.2), with FastAPI's `detail` beside it. */
-export function oauthError(
-  error: 'invalid_request' | 'unsupported_grant_type' | 'invalid_grant',
-  description: string,
-) {
-  return new ApiError(400, description, NO_STORE, { error, error_description: description })
-}
 
 const badCredentials = () =>
   new ApiError(401, 'Incorrect username or password', { 'WWW-Authenticate': bearerChallenge() })
@@ -187,28 +168,6 @@ async function passwordGrant(deps: AppServices, { log, address }: GrantRequest, 
   return tokenBody(issued, session.refreshToken)
 }
 
-/**
- * The 429 (with `Retry-After`) for a password attempt the throttle refused, logged: the block's
- * start once (`authn_login_lock` for an account, `excess_rate_limit_exceeded` for an address),
- * then `failEvent` with reason `throttled`. Shared by every endpoint that checks a password.
- */
-export function throttled(
-  log: Logger,
-  verdict: Extract<ThrottleVerdict, { allowed: false }>,
-  userId: number | undefined,
-  failEvent: string,
-  detail: string,
-): ApiError {
-  const fields = { user_id: userId, scope: verdict.scope }
-  if (verdict.blockStarted) {
-    const event =
-      verdict.scope === 'loginAccount' ? 'authn_login_lock' : 'excess_rate_limit_exceeded'
-    log.warn(event, { ...fields, retry_after: verdict.retryAfterSeconds })
-  }
-  log.warn(failEvent, { ...fields, reason: 'throttled' })
-  return tooManyRequests(`${detail}; try again later`, verdict.retryAfterSeconds)
-}
-
 async function refreshGrant(deps: AppServices, { log }: GrantRequest, form: TokenForm) {
   const presented = form.refresh_token
   if (!presented) throw oauthError('invalid_request', 'refresh_token is required')
@@ -255,15 +214,6 @@ function refreshRefused(
     'invalid_grant',
     'The refresh token is invalid, expired, revoked or already used',
   )
-}
-
-function tokenBody(issued: { token: string; expiresIn: number }, refreshToken: string) {
-  return {
-    access_token: issued.token,
-    token_type: 'bearer' as const,
-    expires_in: issued.expiresIn,
-    refresh_token: refreshToken,
-  }
 }
 
 /**
