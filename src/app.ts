@@ -3,6 +3,7 @@ import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { requestId } from 'hono/request-id'
 import { secureHeaders } from 'hono/secure-headers'
+import { createMfaService } from './auth/mfa'
 import { createPasswordHasher } from './auth/password'
 import { createRevocationCheck } from './auth/revocation'
 import { createSessionService, DEFAULT_SESSION_OPTIONS } from './auth/sessions'
@@ -21,6 +22,7 @@ import { healthRoutes } from './routes/health'
 import { introspectRoutes } from './routes/introspect'
 import { logoutRoutes } from './routes/logout'
 import { meRoutes } from './routes/me'
+import { mfaRoutes } from './routes/mfa'
 import { registerRoutes } from './routes/register'
 import { revokeRoutes } from './routes/revoke'
 import { tokenRoutes } from './routes/token'
@@ -53,6 +55,20 @@ function buildServices(deps: AppDeps): AppServices {
   const now = deps.now ?? Date.now
   const security = deps.security ?? DEFAULT_SECURITY
   const options = { ...DEFAULT_SESSION_OPTIONS, ...deps.sessions }
+  const throttle = createThrottle({
+    db: deps.db,
+    rules: security.throttle,
+    now,
+    onSweepError: (error) =>
+      deps.logger.warn('throttle_sweep_failed', {
+        error: error instanceof Error ? error.name : typeof error,
+      }),
+  })
+  const mfa = deps.mfa ?? {
+    encryptionKey: crypto.getRandomValues(new Uint8Array(32)),
+    ephemeralKey: true,
+    issuer: 'edge-auth',
+  }
   const limitAddress = createLimitAddress({
     trustedHops: security.trustProxyHops,
     platformAddress: deps.platformAddress ?? false,
@@ -81,14 +97,13 @@ function buildServices(deps: AppDeps): AppServices {
       cacheSeconds: options.revocationCacheSeconds,
       now,
     }),
-    throttle: createThrottle({
+    throttle,
+    mfa: createMfaService({
       db: deps.db,
-      rules: security.throttle,
+      throttle,
       now,
-      onSweepError: (error) =>
-        deps.logger.warn('throttle_sweep_failed', {
-          error: error instanceof Error ? error.name : typeof error,
-        }),
+      encryptionKey: mfa.encryptionKey,
+      issuer: mfa.issuer,
     }),
   }
 }
@@ -142,6 +157,7 @@ export function createApp(appDeps: AppDeps) {
     .route('/', logoutRoutes(deps))
     .route('/', meRoutes(deps))
     .route('/', changePasswordRoutes(deps))
+    .route('/', mfaRoutes(deps))
     .route('/', healthRoutes(deps))
 }
 
@@ -162,6 +178,7 @@ export async function createAppFromConfig(
     sessions: config.sessions,
     security: config.security,
     oauth: config.oauth,
+    mfa: config.mfa,
     ...runtime,
   })
 }

@@ -4,12 +4,13 @@
  * so routes and the app never import each other.
  */
 import type { Context, MiddlewareHandler } from 'hono'
+import type { MfaService } from './auth/mfa'
 import type { PasswordHasher } from './auth/password'
 import type { RevocationCheck } from './auth/revocation'
 import type { SessionOptions, SessionService } from './auth/sessions'
 import type { Throttle } from './auth/throttle'
 import type { TokenService } from './auth/tokens'
-import type { OAuthSettings, SecurityConfig } from './config'
+import type { MfaSettings, OAuthSettings, SecurityConfig } from './config'
 import type { Database } from './db/client'
 import type { Logger } from './logger'
 import type { ClientAddressFn } from './middleware/client-address'
@@ -35,10 +36,12 @@ export interface AppDeps {
   oauth?: OAuthSettings
   /** The clock in milliseconds (default `Date.now`): expiry, throttling windows and caches follow it. */
   now?: () => number
+  /** Two-factor login; by default on, with a random key for the process (as in development). */
+  mfa?: MfaSettings
 }
 
 /** What the routes get: the dependencies with defaults filled in, plus the per-process services `createApp` builds once. */
-export interface AppServices extends Omit<AppDeps, 'sessions'> {
+export interface AppServices extends Omit<AppDeps, 'sessions' | 'mfa'> {
   clientAddress: ClientAddressFn
   security: SecurityConfig
   oauth: OAuthSettings
@@ -46,6 +49,8 @@ export interface AppServices extends Omit<AppDeps, 'sessions'> {
   sessions: SessionService
   revocation: RevocationCheck
   throttle: Throttle
+  /** TOTP enrolment, second-factor checks and the logins waiting for one. */
+  mfa: MfaService
   /** The address per-address limits count for this request (see `createLimitAddress`). */
   limitAddress<E extends AppEnv>(c: Context<E>): string | undefined
 }

@@ -59,6 +59,8 @@ export interface SessionUser {
   id: number
   username: string
   sessionStartedAt: Date
+  /** How the session's login was authenticated (the `amr` claim, RFC 8176): `['pwd']`, `['pwd', 'otp']`. */
+  amr: string[]
 }
 
 /** A session's current refresh token, and whom it is for. */
@@ -87,10 +89,14 @@ export type RotationOutcome =
 /** Refresh-token sessions: start, rotate with reuse detection, revoke, end all. No HTTP here. */
 export interface SessionService {
   readonly options: Readonly<SessionOptions>
-  /** Starts a session (a new family). @returns its refresh token, or null if the user no longer exists. */
+  /**
+   * Starts a session (a new family), authenticated by `amr` (default: a password alone).
+   * @returns its refresh token, or null if the user no longer exists.
+   */
   start(
     user: { id: number; username: string },
     alongside?: WithSubquery[],
+    amr?: string[],
   ): Promise<SessionGrant | null>
   /**
    * Exchanges a refresh token for its successor, unless the family's refresh limit refuses it
@@ -169,7 +175,7 @@ export function createSessionService({
   return {
     options: Object.freeze({ ...options }),
 
-    async start(user, alongside) {
+    async start(user, alongside, amr = ['pwd']) {
       const at = now()
       const familyId = crypto.randomUUID()
       const token = newRefreshToken(familyId)
@@ -180,12 +186,13 @@ export function createSessionService({
         now: new Date(at),
         expiresAt: after(at, ttl),
         sessionExpiresAt: after(at, max),
+        amr: amr.join(' '),
       }
       const sessionStartedAt = await insertSession(db, session, alongside)
       if (sessionStartedAt === undefined) return null
       return {
         refreshToken: token,
-        user: { id: user.id, username: user.username, sessionStartedAt },
+        user: { id: user.id, username: user.username, sessionStartedAt, amr },
       }
     },
 
@@ -221,7 +228,8 @@ export function createSessionService({
         }
       }
       const { userId: id, username, sessionStartedAt } = result.session
-      return { ok: true, refreshToken: successor, user: { id, username, sessionStartedAt } }
+      const amr = result.session.amr?.split(' ') ?? ['pwd']
+      return { ok: true, refreshToken: successor, user: { id, username, sessionStartedAt, amr } }
     },
 
     async revoke(token) {

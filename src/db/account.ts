@@ -1,5 +1,6 @@
 import { and, eq, type WithSubquery } from 'drizzle-orm'
 import type { Database } from './client'
+import { totpEnabledOf } from './mfa'
 import { users } from './schema'
 import { type HolderKey, holderCondition } from './sessions'
 
@@ -11,6 +12,8 @@ export interface Account {
   hashedPassword: string
   createdAt: Date
   tokensValidAfter: Date | null
+  /** True when the account has TOTP on: password changes and deletion then need a second factor. */
+  totpEnabled: boolean
 }
 
 /** Loads the account a token names, or undefined when there is none (any more). */
@@ -23,6 +26,7 @@ export async function findAccount(db: Database, key: HolderKey): Promise<Account
       hashedPassword: users.hashedPassword,
       createdAt: users.createdAt,
       tokensValidAfter: users.tokensValidAfter,
+      totpEnabled: totpEnabledOf(users.id),
     })
     .from(users)
     .where(holderCondition(key))

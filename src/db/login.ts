@@ -1,5 +1,6 @@
 import { type SQL, sql } from 'drizzle-orm'
 import { type Database, rowsOf } from './client'
+import { totpEnabledOf } from './mfa'
 import {
   type AttemptCount,
   type AttemptLimit,
@@ -57,11 +58,12 @@ export async function findUserCountingAttempt(
     : NO_ATTEMPT
   const result = await db.execute(sql`
     with u as (
-      select id, username, hashed_password from users where username_key = ${a.key}::text
+      select id, username, hashed_password, ${totpEnabledOf(sql`users.id`)} as totp_enabled
+      from users where username_key = ${a.key}::text
     ),
     addr as (${addressCount}),
     acct as (${accountCount})
-    select u.id, u.username, u.hashed_password,
+    select u.id, u.username, u.hashed_password, u.totp_enabled,
       addr.attempts as address_attempts, addr.retry_after_seconds as address_retry,
       addr.block_started as address_started,
       acct.attempts as account_attempts, acct.retry_after_seconds as account_retry,
@@ -78,6 +80,7 @@ export async function findUserCountingAttempt(
             id: row.id,
             username: row.username as string,
             hashedPassword: row.hashed_password as string,
+            totpEnabled: !!row.totp_enabled,
           },
     address: attemptCountOf(row.address_attempts, row.address_retry, row.address_started),
     account: attemptCountOf(row.account_attempts, row.account_retry, row.account_started),
@@ -88,6 +91,7 @@ interface Row {
   id: number | null
   username: string | null
   hashed_password: string | null
+  totp_enabled: boolean | null
   address_attempts: number | null
   address_retry: number | null
   address_started: boolean | null

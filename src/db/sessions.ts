@@ -41,6 +41,8 @@ export interface NewSession {
   now: Date
   expiresAt: Date
   sessionExpiresAt: Date
+  /** How the login was authenticated (RFC 8176 values, space-separated), kept by every rotation. */
+  amr: string
 }
 
 /**
@@ -65,6 +67,8 @@ export interface RotatedSession {
   userId: number
   username: string
   sessionStartedAt: Date
+  /** The session's `amr` column: null for rows written before it existed (password logins). */
+  amr: string | null
 }
 
 /** What {@link rotateRefreshToken} did. */
@@ -153,6 +157,7 @@ export async function insertSession(
           sessionExpiresAt: sql`${at(s.sessionExpiresAt)}`.as('session_expires_at'),
           consumedAt: sql`null`.as('consumed_at'),
           revokedAt: sql`null`.as('revoked_at'),
+          amr: sql`${s.amr}::text`.as('amr'),
         })
         .from(users)
         .where(eq(users.id, s.userId)),
@@ -232,6 +237,7 @@ export async function rotateRefreshToken(db: Database, r: Rotation): Promise<Rot
         userId: refreshTokens.userId,
         sessionStartedAt: refreshTokens.sessionStartedAt,
         sessionExpiresAt: refreshTokens.sessionExpiresAt,
+        amr: refreshTokens.amr,
         username: users.username,
       }),
   )
@@ -252,6 +258,7 @@ export async function rotateRefreshToken(db: Database, r: Rotation): Promise<Rot
             sessionExpiresAt: consumed.sessionExpiresAt,
             consumedAt: sql`null`.as('consumed_at'),
             revokedAt: sql`null`.as('revoked_at'),
+            amr: consumed.amr,
           })
           .from(consumed),
       )
@@ -283,6 +290,7 @@ export async function rotateRefreshToken(db: Database, r: Rotation): Promise<Rot
       userId: consumed.userId,
       username: consumed.username,
       sessionStartedAt: consumed.sessionStartedAt,
+      amr: consumed.amr,
       successorFamilyId: successor.familyId,
     })
     .from(presented)
@@ -293,7 +301,7 @@ export async function rotateRefreshToken(db: Database, r: Rotation): Promise<Rot
   if (row === undefined) return { outcome: 'refused' }
   const { userId, username, sessionStartedAt } = row
   if (userId !== null && username !== null && sessionStartedAt !== null && row.successorFamilyId) {
-    return { outcome: 'rotated', session: { userId, username, sessionStartedAt } }
+    return { outcome: 'rotated', session: { userId, username, sessionStartedAt, amr: row.amr } }
   }
   const count = attemptCountOf(row.attempts, row.retryAfterSeconds, row.blockStarted)
   if (count?.retryAfterSeconds != null && count.retryAfterSeconds > 0) {

@@ -14,6 +14,8 @@ export interface LoginUser {
   id: number
   username: string
   hashedPassword: string
+  /** True when the account has TOTP on: the password alone then logs nobody in. */
+  totpEnabled: boolean
 }
 
 /**

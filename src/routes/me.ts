@@ -9,6 +9,7 @@ import { requireAccount, requireJsonBody } from './current-user'
 import { throttled } from './oauth'
 import { createRouter } from './router'
 import { ErrorSchema, jsonContent, text, ValidationErrorSchema } from './schemas'
+import { confirmSecondFactor, secondFactorFields, secondFactorOf } from './second-factor'
 
 const MeSchema = z
   .object({
@@ -16,6 +17,9 @@ const MeSchema = z
     name: z.string().openapi({ example: 'Alice Liddell' }),
     username: z.string().openapi({ example: 'alice' }),
     created_at: z.string().openapi({ example: '2025-01-31T12:00:00.000Z', format: 'date-time' }),
+    totp_enabled: z
+      .boolean()
+      .openapi({ description: 'Whether logins need a code of the authenticator app (TOTP)' }),
   })
   .openapi('Me')
 
@@ -24,6 +28,7 @@ const DeleteMeSchema = z
     current_password: text()
       .max(LOGIN_LIMITS.password)
       .openapi({ description: 'The account password, to confirm' }),
+    ...secondFactorFields,
   })
   .openapi('DeleteMeRequest')
 
@@ -90,7 +95,7 @@ export function meRoutes(deps: AppServices) {
     tags: ['accounts'],
     summary: 'Delete the current account',
     description:
-      'Needs the current password. Deletes the account and all its sessions; its tokens stop working. The username can be registered again afterwards, as a new account with a new id.',
+      'Needs the current password (and, with TOTP on, `otp` or `recovery_code`). Deletes the account and all its sessions; its tokens stop working. The username can be registered again afterwards, as a new account with a new id.',
     security: [{ bearer: [] }],
     middleware: [requireAccount(deps), requireJsonBody()] as const,
     request: {
@@ -99,7 +104,10 @@ export function meRoutes(deps: AppServices) {
     responses: {
       204: { description: 'Deleted' },
       401: unauthorized,
-      403: jsonContent(ErrorSchema, 'The current password is wrong'),
+      403: jsonContent(
+        ErrorSchema,
+        'The current password is wrong, or TOTP is on and the code is missing or wrong',
+      ),
       409: jsonContent(ErrorSchema, 'The password changed during the request'),
       415: jsonContent(ErrorSchema, 'The body is not JSON'),
       422: jsonContent(ValidationErrorSchema, 'No current_password'),
@@ -109,12 +117,17 @@ export function meRoutes(deps: AppServices) {
 
   return createRouter()
     .openapi(get, (c) => {
-      const { id, name, username, createdAt } = c.get('account')
-      return c.json({ id, name, username, created_at: createdAt.toISOString() }, 200)
+      const { id, name, username, createdAt, totpEnabled } = c.get('account')
+      return c.json(
+        { id, name, username, created_at: createdAt.toISOString(), totp_enabled: totpEnabled },
+        200,
+      )
     })
     .openapi(remove, async (c) => {
       const account = c.get('account')
-      const { current_password } = c.req.valid('json')
+      const body = c.req.valid('json')
+      const { current_password } = body
+      const factor = secondFactorOf(deps, account, body)
       const request = { log: c.get('logger'), address: deps.limitAddress(c) }
       const resets = await confirmPassword(
         deps,
@@ -123,6 +136,7 @@ export function meRoutes(deps: AppServices) {
         current_password,
         'account_delete_fail',
       )
+      await confirmSecondFactor(deps, request, account, factor, 'account_delete_fail')
       if (!(await deleteAccount(deps.db, account.id, account.hashedPassword, resets))) {
         throw accountChanged()
       }

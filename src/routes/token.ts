@@ -7,6 +7,12 @@ import type { Logger } from '../logger'
 import { requireForm } from '../middleware/body'
 import type { AppServices } from '../types'
 import {
+  MFA_OTP_GRANT,
+  MfaRequiredSchema,
+  mfaOtpGrant,
+  requireSecondFactorLogin,
+} from './mfa-token'
+import {
   malformedForm,
   NO_STORE,
   OAuthErrorSchema,
@@ -16,19 +22,30 @@ import {
 } from './oauth'
 import { createRouter } from './router'
 import { jsonContent } from './schemas'
+import { secondFactorFields } from './second-factor'
 
 const TokenRequestSchema = z
   .object({
     grant_type: z
       .string()
       .optional()
-      .openapi({ example: 'password', description: '`password` (the default) or `refresh_token`' }),
+      .openapi({
+        example: 'password',
+        description: `\`password\` (the default), \`refresh_token\`, or \`${MFA_OTP_GRANT}\` (the second step of a login with TOTP on)`,
+      }),
     username: z.string().optional().openapi({ example: 'alice' }),
     password: z.string().optional().openapi({ example: 'correct horse battery staple' }),
     refresh_token: z
       .string()
       .optional()
       .openapi({ description: 'With `grant_type=refresh_token`: the refresh token to exchange' }),
+    mfa_token: z
+      .string()
+      .optional()
+      .openapi({
+        description: `With \`grant_type=${MFA_OTP_GRANT}\`: the mfa_token of the 403 mfa_required answer`,
+      }),
+    ...secondFactorFields,
     scope: z.string().optional(),
     client_id: z.string().optional(),
     client_secret: z.string().optional(),
@@ -52,7 +69,7 @@ const route = createRoute({
   tags: ['tokens'],
   summary: 'Log in (password grant) or refresh a session (refresh_token grant)',
   description:
-    'The password grant is for first-party clients only (RFC 9700 §2.4) and answers 401 alike for an unknown user and a wrong password. The refresh_token grant consumes the refresh token and returns its successor; a refresh token that is unknown, expired, revoked or already used is a 400 invalid_grant, and one used again after the grace window ends every session of its user. Refreshes of one session are limited per window (429 with Retry-After).',
+    'The password grant is for first-party clients only (RFC 9700 §2.4) and answers 401 alike for an unknown user and a wrong password. The refresh_token grant consumes the refresh token and returns its successor; a refresh token that is unknown, expired, revoked or already used is a 400 invalid_grant, and one used again after the grace window ends every session of its user. Refreshes of one session are limited per window (429 with Retry-After). For an account with TOTP on, a right password answers 403 mfa_required with an mfa_token; the login then completes with grant_type=urn:edge-auth:params:oauth:grant-type:mfa-otp, the mfa_token and otp (or recovery_code): the mfa_token is single-use and lives 5 minutes, and wrong codes count against the login throttle like wrong passwords.',
   middleware: [requireForm(malformedForm)] as const,
   request: {
     body: {
@@ -70,6 +87,10 @@ const route = createRoute({
       'A malformed token request, or an unusable refresh token (RFC 6749 §5.2)',
     ),
     401: jsonContent(z.object({ detail: z.string() }), 'Incorrect username or password'),
+    403: jsonContent(
+      MfaRequiredSchema,
+      `The password is right and the account has TOTP on: send the mfa_token with a code under grant_type=${MFA_OTP_GRANT}`,
+    ),
     413: jsonContent(z.object({ detail: z.string() }), 'The body is too large'),
     415: jsonContent(z.object({ detail: z.string() }), 'The body is not a form'),
     429: jsonContent(
@@ -94,17 +115,19 @@ export function tokenRoutes(deps: AppServices) {
     async (c) => {
       const form = c.req.valid('form')
       const grant = form.grant_type ?? 'password'
-      if (grant !== 'password' && grant !== 'refresh_token') {
+      if (grant !== 'password' && grant !== 'refresh_token' && grant !== MFA_OTP_GRANT) {
         throw oauthError(
           'unsupported_grant_type',
-          'grant_type must be "password" or "refresh_token"',
+          `grant_type must be "password", "refresh_token" or "${MFA_OTP_GRANT}"`,
         )
       }
       const request = { log: c.get('logger'), address: deps.limitAddress(c) }
       const tokens =
         grant === 'password'
           ? await passwordGrant(deps, request, form)
-          : await refreshGrant(deps, request, form)
+          : grant === MFA_OTP_GRANT
+            ? await mfaOtpGrant(deps, request, form)
+            : await refreshGrant(deps, request, form)
       return c.json(tokens, 200, NO_STORE)
     },
     (result) => {
@@ -147,10 +170,16 @@ async function passwordGrant(deps: AppServices, { log, address }: GrantRequest, 
     throw badCredentials()
   }
   // The throttle reset and a hash upgrade ride on the statement that starts the session.
-  const alongside = deps.throttle.loginSucceededQueries(user.id, address)
   const upgrade = deps.passwords.needsRehash(user.hashedPassword)
     ? await upgradedHash(deps, log, user, password)
     : undefined
+  await requireSecondFactorLogin(
+    deps,
+    { log, address },
+    user,
+    upgrade === undefined ? [] : [upgrade],
+  )
+  const alongside = deps.throttle.loginSucceededQueries(user.id, address)
   if (upgrade !== undefined) alongside.push(upgrade)
   const session = await deps.sessions.start(user, alongside)
   if (session === null) {
