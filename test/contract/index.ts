@@ -4,6 +4,7 @@ import { forwardAuthContract } from './forward-auth'
 import { hardeningContract } from './hardening'
 import { localVerificationContract } from './local-verification'
 import { loggingContract } from './logging'
+import { mfaContract } from './mfa'
 import { registerContract } from './register'
 import { sessionsContract } from './sessions'
 import type { ContractCases } from './target'
@@ -27,4 +28,5 @@ export const contractCases: ContractCases[] = [
   hardeningContract,
   loggingContract,
   localVerificationContract,
+  mfaContract,
 ]
