@@ -6,9 +6,9 @@
  * user sees run on every runtime and driver in test/contract/mfa.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { MFA_OTP_GRANT } from '../src/auth/mfa'
 import { createSecretBox } from '../src/auth/secret-box'
 import { base32Decode, base32Encode, matchTotpStep, otpauthUri, totpCode } from '../src/auth/totp'
-import { MFA_OTP_GRANT } from '../src/routes/mfa-token'
 import { makeTestApp, type TestApp } from './support/app'
 import { hotpCode, secretOfUri, totpNow } from './support/totp'
 

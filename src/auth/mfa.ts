@@ -18,6 +18,14 @@ import { createSecretBox, type SecretBox } from './secret-box'
 import type { Throttle, ThrottleVerdict } from './throttle'
 import { base32Decode, matchTotpStep, newTotpSecret, otpauthUri } from './totp'
 
+/**
+ * The grant type of `/token`'s second step: the `mfa_token` of a `403 mfa_required` answer and a
+ * code (`otp`) or a `recovery_code`. A URN of our own (RFC 6749 §4.5 extension grants are absolute
+ * URIs), shaped like Auth0's `http://auth0.com/oauth/grant-type/mfa-otp`, with the same parameter
+ * names.
+ */
+export const MFA_OTP_GRANT = 'urn:edge-auth:params:oauth:grant-type:mfa-otp'
+
 /** How long an `mfa_token` may be used after the password was accepted. */
 export const MFA_TOKEN_TTL_SECONDS = 300
 /** How long an enrolment may wait for its first code. */

@@ -1,20 +1,12 @@
 import { z } from '@hono/zod-openapi'
 import type { WithSubquery } from 'drizzle-orm'
-import { amrOf } from '../auth/mfa'
+import { amrOf, MFA_OTP_GRANT } from '../auth/mfa'
 import type { LoginUser } from '../db/users'
 import { ApiError } from '../errors'
 import type { Logger } from '../logger'
 import type { AppServices } from '../types'
 import { NO_STORE, oauthError, throttled, tokenBody } from './oauth'
 import { parseSecondFactor } from './second-factor'
-
-/**
- * The grant type of `/token`'s second step: the `mfa_token` of a `403 mfa_required` answer and a
- * code (`otp`) or a `recovery_code`. A URN of our own (RFC 6749 §4.5 extension grants are absolute
- * URIs), shaped like Auth0's `http://auth0.com/oauth/grant-type/mfa-otp`, with the same parameter
- * names.
- */
-export const MFA_OTP_GRANT = 'urn:edge-auth:params:oauth:grant-type:mfa-otp'
 
 /** The body of the `403 mfa_required` answer of the password grant. */
 export const MfaRequiredSchema = z

@@ -1,17 +1,13 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { LOGIN_LIMITS } from '../auth/credentials'
+import { MFA_OTP_GRANT } from '../auth/mfa'
 import type { RotationOutcome } from '../auth/sessions'
 import { replacePasswordHashQuery } from '../db/users'
 import { ApiError, bearerChallenge, tooManyRequests } from '../errors'
 import type { Logger } from '../logger'
 import { requireForm } from '../middleware/body'
 import type { AppServices } from '../types'
-import {
-  MFA_OTP_GRANT,
-  MfaRequiredSchema,
-  mfaOtpGrant,
-  requireSecondFactorLogin,
-} from './mfa-token'
+import { MfaRequiredSchema, mfaOtpGrant, requireSecondFactorLogin } from './mfa-token'
 import {
   malformedForm,
   NO_STORE,
