@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MFA_OTP_GRANT } from '../src/auth/mfa'
 import { createSecretBox } from '../src/auth/secret-box'
 import { base32Decode, base32Encode, matchTotpStep, otpauthUri, totpCode } from '../src/auth/totp'
+import { parseConfig } from '../src/config'
+import { ConfigError } from '../src/config-error'
 import { makeTestApp, type TestApp } from './support/app'
 import { hotpCode, secretOfUri, totpNow } from './support/totp'
 
@@ -67,6 +69,39 @@ describe('RFC 6238 (src/auth/totp.ts)', () => {
       digits: '6',
       period: '30',
     })
+  })
+})
+
+describe('MFA_ENCRYPTION_KEY', () => {
+  const key = Buffer.alloc(32, 7)
+  it('takes 32 bytes in base64 or base64url', () => {
+    for (const text of [key.toString('base64'), key.toString('base64url')]) {
+      const { mfa } = parseConfig({ MFA_ENCRYPTION_KEY: text })
+      expect(Buffer.from(mfa.encryptionKey ?? [])).toEqual(key)
+      expect(mfa.ephemeralKey).toBe(false)
+    }
+  })
+
+  it('refuses another length, naming the setting and never the value', () => {
+    const text = Buffer.alloc(16, 9).toString('base64')
+    const parse = () => parseConfig({ MFA_ENCRYPTION_KEY: text })
+    expect(parse).toThrow(ConfigError)
+    expect(parse).toThrow(/MFA_ENCRYPTION_KEY/)
+    try {
+      parse()
+    } catch (error) {
+      expect(String(error)).not.toContain(text)
+    }
+  })
+
+  it('without it: a key for the process in development, two-factor login off in production', () => {
+    const dev = parseConfig({})
+    expect(dev.mfa.encryptionKey).toHaveLength(32)
+    expect(dev.mfa.ephemeralKey).toBe(true)
+    expect(dev.warnings.join('\n')).toMatch(/MFA_ENCRYPTION_KEY is not set: using a random key/)
+    const prod = parseConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) })
+    expect(prod.mfa.encryptionKey).toBeUndefined()
+    expect(prod.warnings.join('\n')).toMatch(/two-factor login is off/)
   })
 })
 
