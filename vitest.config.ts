@@ -21,6 +21,7 @@ const INTEGRATION = [
   'test/sessions-postgres.test.ts',
   'test/signing-keys.test.ts',
   'test/swagger-ui.browser.test.ts',
+  'test/swagger-ui-mfa.browser.test.ts',
   'test/swagger-ui.test.ts',
 ]
 

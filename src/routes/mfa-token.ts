@@ -80,13 +80,15 @@ export async function mfaOtpGrant(
     throw new ApiError(503, 'Two-factor authentication is unavailable on this service')
   const token = form.mfa_token
   if (!token) throw oauthError('invalid_request', 'mfa_token is required')
-  if (form.otp === undefined && form.recovery_code === undefined) {
+  // An empty parameter is an absent one, as forms send fields left blank.
+  const fields = { otp: form.otp || undefined, recovery_code: form.recovery_code || undefined }
+  if (fields.otp === undefined && fields.recovery_code === undefined) {
     throw oauthError('invalid_request', 'otp or recovery_code is required')
   }
-  if (form.otp !== undefined && form.recovery_code !== undefined) {
+  if (fields.otp !== undefined && fields.recovery_code !== undefined) {
     throw oauthError('invalid_request', 'send otp or recovery_code, not both')
   }
-  const factor = parseSecondFactor(form, 'body')
+  const factor = parseSecondFactor(fields, 'body')
   const outcome = await deps.mfa.redeem(token, factor, address)
   if (!outcome.ok) {
     if (outcome.reason === 'throttled') {

@@ -14,10 +14,9 @@ export const secondFactorFields = {
   otp: text()
     .max(16)
     .optional()
-    .openapi({ example: '123456', description: 'A code of the authenticator app (6 digits)' }),
+    .openapi({ description: 'A code of the authenticator app (6 digits)' }),
   recovery_code: text().max(64).optional().openapi({
-    example: 'abcd-efgh-ijkl-mnop',
-    description: 'A recovery code, in place of `otp`; each works once',
+    description: 'A recovery code (`abcd-efgh-ijkl-mnop`), in place of `otp`; each works once',
   }),
 }
 
