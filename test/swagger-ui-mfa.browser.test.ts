@@ -51,14 +51,14 @@ describe.skipIf(chromiumPresent.skip)('two-factor login in Swagger UI, in Chromi
     return operation
   }
 
-  /** Presses Execute and returns the status and JSON body of the request it sends to `path`. */
+  /** Presses Execute; returns the status and JSON body of the answer to `path`, and the request's Authorization. */
   async function execute(operation: Locator, path: string) {
     const response = page.waitForResponse((res) => res.url() === `${server.url}${path}`)
     await operation.getByRole('button', { name: 'Execute' }).click()
     const res = await response
     const body = await res.json()
     await operation.getByRole('button', { name: 'Clear' }).click()
-    return { status: res.status(), body }
+    return { status: res.status(), body, authorization: res.request().headers().authorization }
   }
 
   /** Sets the form fields of an operation's request body, blanking every other field. */
@@ -110,9 +110,9 @@ describe.skipIf(chromiumPresent.skip)('two-factor login in Swagger UI, in Chromi
 
     // Log in again: the password answers 403 mfa_required, the second step returns the tokens.
     const token = await tryOut('operations-tokens-post_token')
-    await fillForm(token, { username, password })
+    await fillForm(token, { grant_type: 'password', username, password })
     const challenged = await execute(token, '/token')
-    expect(challenged.status).toBe(403)
+    expect(challenged.status, JSON.stringify(challenged.body)).toBe(403)
     expect(challenged.body.error).toBe('mfa_required')
     await fillForm(token, {
       grant_type: MFA_GRANT,
@@ -120,7 +120,7 @@ describe.skipIf(chromiumPresent.skip)('two-factor login in Swagger UI, in Chromi
       otp: totpNow(secret, Date.now(), 1),
     })
     const loggedIn = await execute(token, '/token')
-    expect(loggedIn.status).toBe(200)
+    expect(loggedIn.status, JSON.stringify(loggedIn.body)).toBe(200)
 
     // Use the access token through the bearer scheme of the Authorize dialog.
     await page.locator('.scheme-container button.authorize').click()
@@ -130,11 +130,12 @@ describe.skipIf(chromiumPresent.skip)('two-factor login in Swagger UI, in Chromi
       .locator('.auth-container')
       .filter({ has: page.locator('#auth-bearer-value') })
     await bearer.locator('#auth-bearer-value').fill(loggedIn.body.access_token)
-    await bearer.getByRole('button', { name: 'Authorize' }).click()
+    await bearer.getByRole('button', { name: 'Apply credentials' }).click()
     await page.locator('.modal-ux button.close-modal').click()
     const me = await tryOut('operations-accounts-get_me')
     const profile = await execute(me, '/me')
     expect(profile.status).toBe(200)
+    expect(profile.authorization).toBe(`Bearer ${loggedIn.body.access_token}`)
     expect(profile.body).toMatchObject({ username, totp_enabled: true })
     expect(pageErrors).toEqual([])
   }, 120_000)
