@@ -67,8 +67,6 @@ export type EnrolmentOutcome =
 export interface MfaService {
   /** False when no encryption key is configured (production without MFA_ENCRYPTION_KEY): all off. */
   readonly enabled: boolean
-  /** Whether a user has TOTP on, and how many recovery codes are left. */
-  status(userId: number): Promise<{ enabled: boolean; recoveryCodesLeft: number }>
   /**
    * Starts an enrolment: a new secret, stored encrypted as pending (the secret in force, if any,
    * stays until the new one is confirmed). @returns it and its `otpauth://` URI, or undefined when
@@ -190,11 +188,6 @@ export function createMfaService(options: MfaServiceOptions): MfaService {
 
   return {
     enabled: box !== undefined,
-
-    async status(userId) {
-      const totp = await findTotp(db, userId)
-      return { enabled: totp?.enabled ?? false, recoveryCodesLeft: totp?.recoveryCodesLeft ?? 0 }
-    },
 
     async startEnrolment(user) {
       const secret = newTotpSecret()

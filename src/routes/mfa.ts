@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { LOGIN_LIMITS } from '../auth/credentials'
 import type { Account } from '../db/account'
-import { ApiError } from '../errors'
+import { ApiError, bearerChallenge } from '../errors'
 import type { AppServices } from '../types'
 import { requireAccount, requireJsonBody } from './current-user'
 import { confirmPassword, type PasswordCheckRequest, throttledResponse } from './me'
@@ -185,7 +185,12 @@ export function mfaRoutes(deps: AppServices) {
       const request = { log: c.get('logger'), address: deps.limitAddress(c) }
       await stepUp(deps, request, account, c.req.valid('json'), 'mfa_enrolment_fail')
       const enrolment = await deps.mfa.startEnrolment(account)
-      if (enrolment === undefined) throw new ApiError(401, 'Invalid token')
+      // The account was deleted since its token was checked.
+      if (enrolment === undefined) {
+        throw new ApiError(401, 'Invalid token', {
+          'WWW-Authenticate': bearerChallenge('invalid_token'),
+        })
+      }
       c.get('logger').info('mfa_enrolment_started', { user_id: account.id })
       const { secret, uri, expiresIn } = enrolment
       return c.json({ secret, otpauth_uri: uri, expires_in: expiresIn }, 200)

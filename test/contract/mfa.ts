@@ -228,6 +228,18 @@ export function mfaContract(target: TargetRef): void {
       )
     })
 
+    it('10 concurrent attempts with one mfa_token and the right code: exactly one logs in', async () => {
+      const user = await enrolledUser('race')
+      const token = await mfaToken(user.username)
+      const code = await user.app.code()
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () => mfaGrant({ mfa_token: token, otp: code })),
+      )
+      const statuses = results.map((r) => r.status)
+      expect(statuses.filter((s) => s === 200)).toHaveLength(1)
+      expect(statuses.filter((s) => s === 400)).toHaveLength(9)
+    })
+
     it('an unknown or malformed mfa_token is invalid_grant; missing parameters are invalid_request', async () => {
       await expectInvalidGrant(await mfaGrant({ mfa_token: 'A'.repeat(43), otp: '123456' }))
       await expectInvalidGrant(await mfaGrant({ mfa_token: 'short', otp: '123456' }))
