@@ -63,7 +63,8 @@ const route = createRoute({
   method: 'post',
   path: '/token',
   tags: ['tokens'],
-  summary: 'Log in (password grant) or refresh a session (refresh_token grant)',
+  summary:
+    'Log in (password grant, then the mfa-otp grant with TOTP on) or refresh a session (refresh_token grant)',
   description:
     'The password grant is for first-party clients only (RFC 9700 §2.4) and answers 401 alike for an unknown user and a wrong password. The refresh_token grant consumes the refresh token and returns its successor; a refresh token that is unknown, expired, revoked or already used is a 400 invalid_grant, and one used again after the grace window ends every session of its user. Refreshes of one session are limited per window (429 with Retry-After). For an account with TOTP on, a right password answers 403 mfa_required with an mfa_token; the login then completes with grant_type=urn:edge-auth:params:oauth:grant-type:mfa-otp, the mfa_token and otp (or recovery_code): the mfa_token is single-use and lives 5 minutes, and wrong codes count against the login throttle like wrong passwords.',
   middleware: [requireForm(malformedForm)] as const,
