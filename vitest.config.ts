@@ -1,4 +1,18 @@
-import { defineConfig } from 'vitest/config'
+import { defineConfig, type Plugin } from 'vitest/config'
+
+/**
+ * `import compiled from './x.wasm'` as wrangler bundles it for workerd: the default export is a
+ * compiled `WebAssembly.Module`, so the Worker entry runs in process as it does on Workers.
+ */
+const wasmModules: Plugin = {
+  name: 'wasm-module-imports',
+  enforce: 'pre',
+  load(id) {
+    if (!id.endsWith('.wasm')) return null
+    const file = JSON.stringify(id)
+    return `import { readFileSync } from 'node:fs'\nexport default new WebAssembly.Module(readFileSync(${file}))`
+  },
+}
 
 /**
  * Test files that start servers or other processes (Bun, Node, workerd, nginx, Chromium) or need
@@ -23,10 +37,14 @@ const INTEGRATION = [
   'test/swagger-ui.browser.test.ts',
   'test/swagger-ui-mfa.browser.test.ts',
   'test/swagger-ui.test.ts',
+  'test/worker-revocation-cache.test.ts',
 ]
 
 export default defineConfig({
+  plugins: [wasmModules],
   test: {
+    // Through the plugin above, not Node's own WebAssembly ESM integration (which instantiates).
+    server: { deps: { inline: ['@phi-ag/argon2'] } },
     testTimeout: 30_000,
     hookTimeout: 60_000,
     globalSetup: ['test/support/global-setup.ts'],

@@ -7,7 +7,9 @@
  */
 import { timingSafeEqual } from 'node:crypto'
 import { argon2idAsync } from '@noble/hashes/argon2.js'
-import { type Argon2Params, createPasswordHasher, type NodeArgon2 } from '../src/auth/password'
+import type { NodeArgon2 } from '../src/auth/argon2-engines'
+import type { Argon2Params } from '../src/auth/argon2-phc'
+import { createPasswordHasher } from '../src/auth/password'
 
 /** What to measure. */
 export interface RateSpec {

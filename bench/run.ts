@@ -7,17 +7,19 @@
  *
  * Settings (environment): BENCH_QUICK=1 (short smoke run), BENCH_ROUNDS, BENCH_DURATION (seconds
  * per measurement), BENCH_SUSTAIN (seconds of sustained load for RSS), BENCH_CONNECTIONS
- * (/validate), BENCH_RUNTIMES (`bun,node`), BENCH_SCENARIOS (`validate,token,register,algorithms,sustain`), BENCH_DATABASE_URL (default `memory://`),
+ * (/validate), BENCH_RUNTIMES (`bun,node`), BENCH_SCENARIOS (`validate,token,register,algorithms,sustain,worker`), BENCH_POSTGRES_URL (the Worker leg's server), BENCH_DATABASE_URL (default `memory://`),
  * BENCH_NOTE (load conditions, printed with the results), BENCH_OUT (default docs/benchmarks.md).
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { type Argon2Params, DEFAULT_ARGON2_PARAMS } from '../src/auth/password'
+import type { Argon2Params } from '../src/auth/argon2-phc'
+import { DEFAULT_ARGON2_PARAMS } from '../src/auth/password'
 import { createTokenService } from '../src/auth/tokens'
 import type { RateResult, RateSpec } from './argon2-rate'
 import type { LoadResult, LoadSpec } from './load'
+import { cpuMs, runToEnd, startProcess } from './process'
+import { benchWorkerLeg, type WorkerLegReport } from './worker'
 
 type Runtime = 'bun' | 'node'
 
@@ -40,7 +42,7 @@ const settings = {
   cores: os.availableParallelism(),
   runtimes: (env.BENCH_RUNTIMES ?? 'bun,node').split(',').map((r) => r.trim()) as Runtime[],
   scenarios: new Set(
-    (env.BENCH_SCENARIOS ?? 'validate,token,register,algorithms,sustain').split(','),
+    (env.BENCH_SCENARIOS ?? 'validate,token,register,algorithms,sustain,worker').split(','),
   ),
   databaseUrl: env.BENCH_DATABASE_URL ?? 'memory://',
   note: env.BENCH_NOTE ?? '',
@@ -99,54 +101,16 @@ async function buildForNode() {
   if (!result.success) throw new AggregateError(result.logs, 'bundling for Node failed')
 }
 
-const children = new Set<ChildProcess>()
-const stopAll = () => {
-  for (const child of children) child.kill('SIGTERM')
-}
-process.on('exit', stopAll)
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    stopAll()
-    process.exit(130)
-  })
-}
-
 function command(runtime: Runtime, script: string, args: string[] = []): [string, string[]] {
   if (runtime === 'bun') return [process.execPath, [`${ROOT}${script}`, ...args]]
   const name = script.replace(/^.*\//, '').replace(/\.ts$/, '.js')
   return [NODE_BIN, [`${NODE_OUT}${name}`, ...args]]
 }
 
-/** Runs a process to its end and returns its stdout; throws with its stderr when it fails. */
-function runToEnd(
-  cmd: string,
-  args: string[],
-  input?: string,
-  extraEnv: Record<string, string> = {},
-): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      cwd: ROOT,
-      env: { ...env, ...extraEnv },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    })
-    children.add(child)
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d) => {
-      out += d
-    })
-    child.stderr.on('data', (d) => {
-      err += d
-    })
-    child.on('error', reject)
-    child.on('close', (code) => {
-      children.delete(child)
-      if (code === 0) resolve(out)
-      else reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}:\n${err}`))
-    })
-    child.stdin.end(input ?? '')
-  })
+/** Runs a program from the repository's root to its end; its stdout. */
+function run(cmd: string, args: string[], input?: string, extraEnv: Record<string, string> = {}) {
+  const name = [cmd, ...args].join(' ').slice(0, 120)
+  return runToEnd({ name, command: cmd, args, cwd: ROOT, env: { ...env, ...extraEnv }, input })
 }
 
 /** A server started by the benchmark. */
@@ -157,57 +121,28 @@ interface Server {
   stop(): Promise<void>
 }
 
-/** Starts a server that prints `Listening on http://host:port`; its later output is read and dropped. */
-function startServer(
+/** Starts a server that prints `Listening on http://host:port`. */
+async function startServer(
   name: string,
   runtime: Runtime,
   script: string,
   extraEnv: Record<string, string>,
 ): Promise<Server> {
   const [cmd, args] = command(runtime, script)
-  const child = spawn(cmd, args, {
+  const started = await startProcess({
+    name,
+    command: cmd,
+    args,
     cwd: ROOT,
     env: { ...env, ...extraEnv, PORT: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    ready: /Listening on http:\/\/[^:\s]+:(\d+)/,
   })
-  children.add(child)
-  return new Promise((resolve, reject) => {
-    let seen = ''
-    let stderr = ''
-    const timer = setTimeout(
-      () => reject(new Error(`${name} did not start:\n${seen}${stderr}`)),
-      60_000,
-    )
-    child.stderr.on('data', (d) => {
-      stderr += d
-    })
-    child.on('exit', (code) => {
-      children.delete(child)
-      clearTimeout(timer)
-      reject(new Error(`${name} exited with ${code}:\n${seen}${stderr}`))
-    })
-    const onData = (chunk: Buffer) => {
-      seen += chunk
-      const port = /Listening on http:\/\/[^:\s]+:(\d+)/.exec(seen)?.[1]
-      if (port === undefined || child.pid === undefined) return
-      clearTimeout(timer)
-      child.stdout.off('data', onData)
-      child.stdout.resume()
-      const pid = child.pid
-      resolve({
-        name,
-        pid,
-        url: `http://127.0.0.1:${port}`,
-        stop: () =>
-          new Promise<void>((done) => {
-            if (child.exitCode !== null) return done()
-            child.once('exit', () => done())
-            child.kill('SIGTERM')
-          }),
-      })
-    }
-    child.stdout.on('data', onData)
-  })
+  return {
+    name,
+    pid: started.pid,
+    url: `http://127.0.0.1:${started.match?.[1]}`,
+    stop: started.stop,
+  }
 }
 
 /** Resident set size of a process in KiB (Linux /proc, else ps). */
@@ -221,15 +156,6 @@ function rssKiB(pid: number): number {
   return Number(proc.stdout.toString().trim())
 }
 
-/** CPU time used so far by a process, in milliseconds; null where /proc is missing. */
-function cpuMs(pid: number): number | null {
-  const stat = `/proc/${pid}/stat`
-  if (!existsSync(stat)) return null
-  const fields = readFileSync(stat, 'utf8').split(') ')[1]?.split(' ') ?? []
-  const ticks = Number(fields[11]) + Number(fields[12])
-  return (ticks * 1000) / 100
-}
-
 /** One load measurement against a server, with the server's CPU time per request. */
 interface Measurement extends LoadResult {
   cpuUsPerRequest: number | null
@@ -238,7 +164,7 @@ interface Measurement extends LoadResult {
 async function load(server: Server, spec: Omit<LoadSpec, 'url'> & { path: string }) {
   const { path, ...rest } = spec
   const before = cpuMs(server.pid)
-  const output = await runToEnd(
+  const output = await run(
     NODE_BIN,
     [`${ROOT}bench/load.ts`],
     JSON.stringify({ ...rest, url: `${server.url}${path}` }),
@@ -260,7 +186,7 @@ async function argon2Rate(runtime: Runtime, mode: RateSpec['mode'], seconds: num
     durationSeconds: seconds,
   }
   const [cmd, args] = command(runtime, 'bench/argon2-rate.ts', [JSON.stringify(spec)])
-  return JSON.parse(await runToEnd(cmd, args)) as RateResult
+  return JSON.parse(await run(cmd, args)) as RateResult
 }
 
 async function post(url: string, body: string, contentType: string, accept: number[] = []) {
@@ -273,7 +199,7 @@ async function post(url: string, body: string, contentType: string, accept: numb
 /** Applies the migrations to a Postgres database given in BENCH_DATABASE_URL (PGlite migrates itself). */
 async function migrateIfPostgres() {
   if (!/^postgres(ql)?:/.test(settings.databaseUrl)) return
-  await runToEnd(process.execPath, [`${ROOT}scripts/migrate.ts`], undefined, {
+  await run(process.execPath, [`${ROOT}scripts/migrate.ts`], undefined, {
     DATABASE_URL: settings.databaseUrl,
   })
 }
@@ -329,7 +255,7 @@ function log(message: string) {
 
 async function runtimeVersion(runtime: Runtime): Promise<string> {
   if (runtime === 'bun') return `Bun ${Bun.version}`
-  return `Node ${(await runToEnd(NODE_BIN, ['--version'])).trim().replace(/^v/, '')}`
+  return `Node ${(await run(NODE_BIN, ['--version'])).trim().replace(/^v/, '')}`
 }
 
 /**
@@ -734,6 +660,9 @@ function render(
     `- Load average (1, 5, 15 min): ${loads(loadBefore)} before the run, ${loads(loadAfter)} after.`,
     `- Conditions: ${settings.note || 'not stated (set BENCH_NOTE)'}`,
     `- Settings: ${settings.rounds} rounds of ${settings.duration} s per measurement, interleaved; database \`${settings.databaseUrl}\`; Argon2id m=${settings.argon2.memoryKiB} KiB, t=${settings.argon2.iterations}, p=${settings.argon2.parallelism}; load generator autocannon ${AUTOCANNON_VERSION} on Node.`,
+  ]
+  if (reports.length === 0) return lines.join('\n')
+  lines.push(
     '',
     '### Targets',
     '',
@@ -749,7 +678,7 @@ function render(
     "HTTP statuses. CPU is the measured process's user + system time (all threads) per request or",
     'per hash.',
     '',
-  ]
+  )
   for (const report of reports) {
     if (report.comparisons.length === 0) continue
     lines.push(
@@ -785,6 +714,48 @@ function render(
   return lines.join('\n')
 }
 
+/** The Worker leg's results: CPU per login against the native engines, /validate's queries. */
+function workerLegSection(report: WorkerLegReport | null): string {
+  if (report === null) return ''
+  const bun = report.logins.find((l) => l.where === 'Bun')
+  const worker = report.logins.find((l) => l.engine === 'wasm')
+  const vsBun = (ms: number) => (bun ? `${fmt(ms / bun.cpuMsPerLogin, 2)}x` : '-')
+  const v = report.validate
+  const lines = [
+    '### Worker leg (workerd through `wrangler dev`, local)',
+    '',
+    'CPU time the serving process used per login: sequential `POST /token` logins of one user at',
+    `Argon2id m=${settings.argon2.memoryKiB} KiB, t=${settings.argon2.iterations}, p=${settings.argon2.parallelism}, every runtime on the same Postgres database (the Worker through the`,
+    "local Neon endpoint, Bun and Node over TCP), so the database's own work is outside every",
+    "figure; read from `/proc` for the workerd processes (the Worker's and the proxy wrangler puts in",
+    "front of it, so the Worker's figure errs high) and for the Bun and Node service processes.",
+    'The last rows are one verify alone in workerd (bench/argon2-worker.ts), per engine.',
+    '',
+    '| where | password engine | CPU ms per login | against Bun |',
+    '| --- | --- | ---: | ---: |',
+    ...[...report.logins, ...report.rawVerify].map(
+      (l) =>
+        `| ${l.where} | ${l.engine} | ${fmt(l.cpuMsPerLogin, 1)} | ${vsBun(l.cpuMsPerLogin)} |`,
+    ),
+    '',
+    `\`POST /validate\`: database queries per 1,000 requests, ${v.isolates} isolates one after the other (each a`,
+    `new \`wrangler dev\` start, so an empty memory), ${fmt(v.requestsPerIsolate)} requests each over the valid tokens of`,
+    `${v.accounts} accounts, \`TOKEN_REVOCATION_CACHE_SECONDS=${v.cacheSeconds}\` (so that the restarts fall within it):`,
+    '',
+    '| isolates | queries per 1,000 `/validate` |',
+    '| --- | ---: |',
+    `| in one place (one Cache API, shared revocation cache) | ${fmt(v.onePlace, 1)} |`,
+    `| each in a place of its own (nothing shared, as without the Cache API layer) | ${fmt(v.ownPlaces, 1)} |`,
+    '',
+    '| target | measured | verdict |',
+    '| --- | --- | --- |',
+    worker && bun
+      ? `| a login on the Worker at most 2x the CPU of a native-engine login on Bun | ${vsBun(worker.cpuMsPerLogin)} (${fmt(worker.cpuMsPerLogin, 1)} against ${fmt(bun.cpuMsPerLogin, 1)} ms) | ${worker.cpuMsPerLogin <= 2 * bun.cpuMsPerLogin ? 'met' : '**missed**'} |`
+      : '| a login on the Worker at most 2x a Bun login | not measured (BENCH_RUNTIMES without bun) | - |',
+  ]
+  return lines.join('\n')
+}
+
 const BEGIN = '<!-- bench:begin (written by `bun run bench`; edits here are overwritten) -->'
 const END = '<!-- bench:end -->'
 
@@ -805,8 +776,25 @@ const loadBefore = os.loadavg()
 await migrateIfPostgres()
 if (settings.runtimes.includes('node')) await buildForNode()
 const reports: RuntimeReport[] = []
-for (const runtime of settings.runtimes) reports.push(await benchRuntime(runtime))
-const section = render(reports, started, loadBefore, os.loadavg())
+const perRuntime = ['validate', 'token', 'register', 'algorithms', 'sustain']
+if (perRuntime.some((scenario) => settings.scenarios.has(scenario))) {
+  for (const runtime of settings.runtimes) reports.push(await benchRuntime(runtime))
+}
+const workerLeg = settings.scenarios.has('worker')
+  ? await benchWorkerLeg({
+      root: ROOT,
+      nodeBin: NODE_BIN,
+      runtimes: settings.runtimes,
+      logins: settings.quick ? 10 : 30,
+      jwtSecret: JWT_SECRET,
+      log,
+      startService: (runtime, serviceEnv) =>
+        startServer(`service (${runtime})`, runtime, `src/entry/${runtime}.ts`, serviceEnv),
+    })
+  : null
+const section = [render(reports, started, loadBefore, os.loadavg()), workerLegSection(workerLeg)]
+  .filter((part) => part !== '')
+  .join('\n\n')
 writeReport(section)
 console.log(section)
 log(`written to ${settings.out}`)

@@ -5,18 +5,20 @@ import { requestId } from 'hono/request-id'
 import { secureHeaders } from 'hono/secure-headers'
 import { createMfaService } from './auth/mfa'
 import { createPasswordHasher } from './auth/password'
-import { createRevocationCheck } from './auth/revocation'
+import { accountKeyOf, createRevocationCheck } from './auth/revocation'
 import { createSessionService, DEFAULT_SESSION_OPTIONS } from './auth/sessions'
 import { createThrottle } from './auth/throttle'
 import { createVerifiedTokenCache } from './auth/token-cache'
 import { createTokenService, type TokenService } from './auth/tokens'
-import { type Config, DEFAULT_OAUTH, DEFAULT_SECURITY } from './config'
+import { type Config, DEFAULT_ADMIN, DEFAULT_OAUTH, DEFAULT_SECURITY } from './config'
 import { databaseUnavailableCode, isUniqueViolation } from './db/errors'
 import { findTokenHolder } from './db/sessions'
 import { ApiError, errorResponse } from './errors'
+import { conflict, internalError, notFound, temporarilyUnavailable } from './http/answers'
 import { createLimitAddress } from './middleware/client-address'
 import { hardening } from './middleware/hardening'
 import { mountApiDocs } from './openapi/document'
+import { adminRoutes } from './routes/admin'
 import { changePasswordRoutes } from './routes/change-password'
 import { healthRoutes } from './routes/health'
 import { introspectRoutes } from './routes/introspect'
@@ -85,6 +87,7 @@ function buildServices(deps: AppDeps): AppServices {
     clientAddress: deps.clientAddress ?? (() => undefined),
     security,
     oauth: deps.oauth ?? DEFAULT_OAUTH,
+    admin: deps.admin ?? DEFAULT_ADMIN,
     now,
     sessions: createSessionService({
       db: deps.db,
@@ -93,9 +96,10 @@ function buildServices(deps: AppDeps): AppServices {
       refreshLimit: security.throttle.refreshFamily,
     }),
     revocation: createRevocationCheck({
-      load: (key) => findTokenHolder(deps.db, key),
+      load: (key) => findTokenHolder(deps.db, accountKeyOf(key)),
       cacheSeconds: options.revocationCacheSeconds,
       now,
+      shared: deps.sharedRevocationCache,
     }),
     throttle,
     mfa: createMfaService({
@@ -119,13 +123,13 @@ export function createApp(appDeps: AppDeps) {
   app.use(secureHeaders(API_SECURITY_HEADERS))
   app.use(...hardening(app, deps))
 
-  app.notFound((c) => c.json({ detail: 'Not Found' }, 404))
+  app.notFound((c) => errorResponse(c, notFound()))
   app.onError((error, c) => {
     if (error instanceof ApiError) return errorResponse(c, error)
     if (error instanceof HTTPException && (error.status < 500 || error.status === 503)) {
       return errorResponse(c, new ApiError(error.status, error.message || 'Bad Request'))
     }
-    if (isUniqueViolation(error)) return errorResponse(c, new ApiError(409, 'Conflict'))
+    if (isUniqueViolation(error)) return errorResponse(c, conflict())
     const unavailable = databaseUnavailableCode(error)
     if (unavailable !== undefined) {
       const log = c.get('logger') ?? deps.logger
@@ -135,7 +139,7 @@ export function createApp(appDeps: AppDeps) {
         path: c.req.path.slice(0, 200),
         code: unavailable,
       })
-      return c.json({ detail: 'Service temporarily unavailable' }, 503)
+      return errorResponse(c, temporarilyUnavailable())
     }
     deps.logger.error('unhandled_error', {
       request_id: c.get('requestId'),
@@ -143,7 +147,7 @@ export function createApp(appDeps: AppDeps) {
       path: c.req.path.slice(0, 200),
       error: error instanceof Error ? error.name : typeof error,
     })
-    return c.json({ detail: 'Internal Server Error' }, 500)
+    return errorResponse(c, internalError())
   })
   mountApiDocs(app)
 
@@ -159,6 +163,7 @@ export function createApp(appDeps: AppDeps) {
     .route('/', changePasswordRoutes(deps))
     .route('/', mfaRoutes(deps))
     .route('/', healthRoutes(deps))
+    .route('/', adminRoutes(deps))
 }
 
 /**
@@ -172,13 +177,17 @@ export async function createAppFromConfig(
   runtime: Pick<AppDeps, 'db' | 'logger'> & Partial<AppDeps>,
 ) {
   const tokens = runtime.tokens ?? (await tokenServiceFor(config))
+  const passwords = runtime.passwords ?? createPasswordHasher({ params: config.argon2 })
+  // Which Argon2 engine logins run on here: the pure-JS fallback costs about ten times the CPU.
+  runtime.logger.info('password_engine', { engine: passwords.engine })
   return createApp({
-    passwords: createPasswordHasher({ params: config.argon2 }),
+    passwords,
     tokens,
     sessions: config.sessions,
     security: config.security,
     oauth: config.oauth,
     mfa: config.mfa,
+    admin: config.admin,
     ...runtime,
   })
 }

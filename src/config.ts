@@ -1,4 +1,6 @@
 import { z } from 'zod'
+import { ADMIN_KEY_NAME, type AdminKey } from './auth/admin-keys'
+import type { Argon2Params } from './auth/argon2-phc'
 import {
   type AsymmetricAlgorithm,
   type ConfiguredKey,
@@ -6,7 +8,7 @@ import {
   parsePublicKeys,
   type SigningAlgorithm,
 } from './auth/keys'
-import { type Argon2Params, DEFAULT_ARGON2_PARAMS } from './auth/password'
+import { DEFAULT_ARGON2_PARAMS } from './auth/password'
 import { DEFAULT_SESSION_OPTIONS, type SessionOptions } from './auth/sessions'
 import { DEFAULT_THROTTLE_RULES, type ThrottleRules } from './auth/throttle'
 import { ConfigError, settingError } from './config-error'
@@ -49,6 +51,7 @@ export interface Config {
   }
   argon2: Argon2Params
   oauth: OAuthSettings
+  admin: AdminSettings
   sessions: SessionOptions
   security: SecurityConfig
   server: ServerLimits
@@ -99,6 +102,14 @@ export const DEFAULT_OAUTH: OAuthSettings = Object.freeze({
   jwksCacheSeconds: 300,
   introspectionClients: [],
 })
+
+/** Who may call `/admin/...` (ADMIN_API_KEYS); no keys: the admin API answers 404. */
+export interface AdminSettings {
+  keys: AdminKey[]
+}
+
+/** The admin settings when none are given: the admin API is off. */
+export const DEFAULT_ADMIN: AdminSettings = Object.freeze({ keys: [] })
 
 /** The hardening settings: throttling, proxies, CORS, size and time limits. */
 export interface SecurityConfig {
@@ -234,6 +245,7 @@ const envSchema = z.object({
   JWT_PUBLIC_KEYS: optionalString,
   JWKS_CACHE_SECONDS: intInRange(0, 86_400, DEFAULT_OAUTH.jwksCacheSeconds),
   INTROSPECTION_CLIENTS: optionalString,
+  ADMIN_API_KEYS: optionalString,
   ACCESS_TOKEN_EXPIRE_MINUTES: intInRange(1, 24 * 60, 30),
   JWT_ISSUER: optionalString,
   JWT_AUDIENCE: optionalString,
@@ -319,6 +331,7 @@ export function parseConfig(record: Record<string, unknown>): Config {
       jwksCacheSeconds: env.JWKS_CACHE_SECONDS,
       introspectionClients: resolveIntrospectionClients(env),
     },
+    admin: { keys: resolveAdminKeys(env) },
     sessions: {
       refreshTokenTtlSeconds: env.REFRESH_TOKEN_EXPIRE_DAYS * DAY,
       sessionMaxSeconds: env.SESSION_MAX_DAYS * DAY,
@@ -543,6 +556,32 @@ function resolveIntrospectionClients(env: Env): IntrospectionClient[] {
     throw settingError('INTROSPECTION_CLIENTS', 'a client id is listed twice')
   }
   return clients
+}
+
+/**
+ * ADMIN_API_KEYS: `name:sha256` entries separated by commas, the SHA-256 of each key in hex (never
+ * the key itself; `bun run admin -- new-key NAME` makes a key and its entry). The name is what
+ * logs call the key's holder.
+ */
+function resolveAdminKeys(env: Env): AdminKey[] {
+  const raw = env.ADMIN_API_KEYS
+  if (raw === undefined) return []
+  const keys = commaSecrets(raw).map((entry, i) => {
+    const colon = entry.indexOf(':')
+    const name = entry.slice(0, colon)
+    const sha256 = entry.slice(colon + 1).toLowerCase()
+    if (colon < 1 || !ADMIN_KEY_NAME.test(name) || !/^[0-9a-f]{64}$/.test(sha256)) {
+      throw settingError(
+        'ADMIN_API_KEYS',
+        `entry ${i + 1} is not name:<the key's SHA-256 in 64 hex digits> (the key itself never goes here; \`bun run admin -- new-key NAME\` makes both)`,
+      )
+    }
+    return { name, sha256 }
+  })
+  if (new Set(keys.map((k) => k.name)).size !== keys.length) {
+    throw settingError('ADMIN_API_KEYS', 'a name is listed twice')
+  }
+  return keys
 }
 
 function resolveSecret(env: Env, warnings: string[]) {

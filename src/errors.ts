@@ -25,27 +25,14 @@ export class ApiError extends Error {
   }
 }
 
-/** The `WWW-Authenticate` value of RFC 6750 §3: no `error` when the request carried no credentials. */
-export function bearerChallenge(error?: 'invalid_token' | 'invalid_request'): string {
-  return error === undefined ? 'Bearer' : `Bearer error="${error}"`
-}
-
-/** A 429 with `Retry-After` (RFC 6585 §4), for a throttled attempt. */
-export function tooManyRequests(detail: string, retryAfterSeconds: number): ApiError {
-  return new ApiError(429, detail, {
-    'Cache-Control': 'no-store',
-    'Retry-After': String(retryAfterSeconds),
-  })
+/** The JSON body of an {@link ApiError}: what is sent, and what its documentation shows. */
+export function errorBody(error: ApiError): Record<string, unknown> {
+  return { ...error.extra, detail: error.detail }
 }
 
 /** Renders an {@link ApiError} as JSON. */
 export function errorResponse(c: Context, error: ApiError): Response {
-  return c.json({ ...error.extra, detail: error.detail }, error.status, error.headers)
-}
-
-/** A 422 with FastAPI's list of field errors. */
-export function validationError(detail: FieldError[]): ApiError {
-  return new ApiError(422, detail)
+  return c.json(errorBody(error), error.status, error.headers)
 }
 
 /**

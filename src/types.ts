@@ -7,10 +7,11 @@ import type { Context, MiddlewareHandler } from 'hono'
 import type { MfaService } from './auth/mfa'
 import type { PasswordHasher } from './auth/password'
 import type { RevocationCheck } from './auth/revocation'
+import type { SharedHolderCache } from './auth/revocation-shared'
 import type { SessionOptions, SessionService } from './auth/sessions'
 import type { Throttle } from './auth/throttle'
 import type { TokenService } from './auth/tokens'
-import type { MfaSettings, OAuthSettings, SecurityConfig } from './config'
+import type { AdminSettings, MfaSettings, OAuthSettings, SecurityConfig } from './config'
 import type { Database } from './db/client'
 import type { Logger } from './logger'
 import type { ClientAddressFn } from './middleware/client-address'
@@ -34,10 +35,17 @@ export interface AppDeps {
   security?: SecurityConfig
   /** Issuer URL, key set caching and introspection clients; `DEFAULT_OAUTH` by default. */
   oauth?: OAuthSettings
+  /** Who may call the admin API; none by default (it answers 404). */
+  admin?: AdminSettings
   /** The clock in milliseconds (default `Date.now`): expiry, throttling windows and caches follow it. */
   now?: () => number
   /** Two-factor login; by default on, with a random key for the process (as in development). */
   mfa?: MfaSettings
+  /**
+   * A revocation cache shared with the other instances of one place, behind each one's own
+   * (Workers: the Cache API of the data center); none by default.
+   */
+  sharedRevocationCache?: SharedHolderCache
 }
 
 /** What the routes get: the dependencies with defaults filled in, plus the per-process services `createApp` builds once. */
@@ -45,6 +53,7 @@ export interface AppServices extends Omit<AppDeps, 'sessions' | 'mfa'> {
   clientAddress: ClientAddressFn
   security: SecurityConfig
   oauth: OAuthSettings
+  admin: AdminSettings
   now: () => number
   sessions: SessionService
   revocation: RevocationCheck

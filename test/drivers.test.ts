@@ -16,6 +16,7 @@ import { usernameKey, usernameSkeleton } from '../src/auth/credentials'
 import { createPasswordHasher } from '../src/auth/password'
 import { createTokenService } from '../src/auth/tokens'
 import type { DatabaseConfig } from '../src/config'
+import { banAccount } from '../src/db/admin'
 import type { Database, DatabaseHandle } from '../src/db/client'
 import { isUniqueViolation, sqlState } from '../src/db/errors'
 import { findUserCountingAttempt } from '../src/db/login'
@@ -23,7 +24,8 @@ import { migrateDatabase } from '../src/db/migrate'
 import { makeDb } from '../src/db/open'
 import { insertUserCountingAttempt, type RegistrationCounter } from '../src/db/register'
 import { authThrottle, users } from '../src/db/schema'
-import { replacePasswordHashQuery } from '../src/db/users'
+import { countAttempt } from '../src/db/throttle'
+import { recordLoginQuery } from '../src/db/users'
 import { silentLogger } from '../src/logger'
 import { FAST_ARGON2, TEST_SECRET } from './support/app'
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from './support/postgres'
@@ -209,8 +211,11 @@ for (const driver of drivers) {
       expect(counter?.key).toBe(`login-user:${inserted?.id}`)
 
       const id = inserted?.id ?? -1
-      expect(await replacePasswordHashQuery(handle.db, id, 'h1', 'h2')).toHaveLength(1)
-      expect(await replacePasswordHashQuery(handle.db, id, 'h1', 'h3')).toHaveLength(0)
+      // The hash is replaced only while it is still the verified one; the login is recorded either way.
+      const rehash = (replacement: string) =>
+        recordLoginQuery(handle.db, id, new Date(), { expectedHash: 'h1', newHash: replacement })
+      expect(await rehash('h2')).toHaveLength(1)
+      expect(await rehash('h3')).toHaveLength(1)
       const again = await findUserCountingAttempt(handle.db, {
         key: usernameKey(username),
         counterName: 'nobody here',
@@ -238,6 +243,22 @@ for (const driver of drivers) {
         .from(authThrottle)
         .where(like(authThrottle.key, 'login-name:%'))
       expect(named?.key).toBe(`login-name:${digest.replaceAll('+', '-').replaceAll('/', '_')}`)
+
+      // A ban reaches the login statement, its end as a Date on every driver.
+      const until = new Date(Date.now() + 3_600_000)
+      await banAccount(handle.db, id, new Date(), { reason: 'drivers', until })
+      expect((await login(username)).user?.ban).toEqual({ until })
+
+      // An attempt counted in a statement of its own (a wrong admin API key): the same upsert.
+      const alone = () =>
+        countAttempt(
+          handle.db,
+          `login-ip:alone-${username}`,
+          { max: 1, windowSeconds: 60, lockoutSeconds: 60 },
+          Date.now(),
+        )
+      expect(await alone()).toEqual({ attempts: 1, retryAfterSeconds: null, blockStarted: false })
+      expect(await alone()).toEqual({ attempts: 2, retryAfterSeconds: 60, blockStarted: true })
     })
 
     it('reports a unique violation as SQLSTATE 23505, and the app answers 409', async () => {

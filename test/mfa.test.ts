@@ -287,6 +287,36 @@ describe('two-factor login on a fake clock', () => {
     expect((await t.login({ username: user.username, password })).status).toBe(429)
   })
 
+  it('a ban comes before the second factor: no mfa_token for a banned account, no session for one banned between the steps', async () => {
+    const user = await enrolled('banned')
+    const mfaToken = await challenge(user.username)
+    // A ban as the admin API writes it (its own tests are in admin.test.ts).
+    const ban = (id: number) =>
+      t.query('update users set banned_at = $2, ban_reason = $3 where id = $1', [
+        id,
+        new Date(t.clock.now()).toISOString(),
+        'test',
+      ])
+    const sessionsOf = (id: number) =>
+      t.query('select 1 from refresh_tokens where user_id = $1', [id])
+    const before = (await sessionsOf(user.id)).length
+    await ban(user.id)
+    const between = await mfaGrant(mfaToken, { otp: totpNow(user.secret, t.clock.now()) })
+    expect(between.status).toBe(403)
+    expect(await between.json()).toEqual({ detail: 'This account is banned' })
+    expect(await sessionsOf(user.id)).toHaveLength(before)
+
+    const login = await t.login({ username: user.username, password })
+    expect(login.status).toBe(403)
+    const body = await login.json()
+    expect(body).toEqual({ detail: 'This account is banned' })
+    const waiting = await t.query(
+      'select 1 from mfa_challenges where user_id = $1 and consumed_at is null',
+      [user.id],
+    )
+    expect(waiting).toHaveLength(0)
+  })
+
   it('a recovery code logs in once, and regenerating replaces the set', async () => {
     const user = await enrolled()
     const [first, second] = user.recoveryCodes as [string, string]

@@ -440,7 +440,7 @@ describe.skipIf(unreachable !== undefined)('neon-local endpoint with the real Ne
     function post(body: BodyInit, headers: Record<string, string> = {}, url = main.url) {
       return fetch(url, {
         method: 'POST',
-        headers: { 'Neon-Connection-String': MAIN, ...headers },
+        headers: { 'Neon-Connection-String': MAIN, 'Neon-Raw-Text-Output': 'true', ...headers },
         body,
       })
     }
@@ -452,33 +452,20 @@ describe.skipIf(unreachable !== undefined)('neon-local endpoint with the real Ne
       expect(body.message).toMatch(message)
     }
 
-    it('serves Neon-style typed JSON when raw text output is not requested', async () => {
-      const response = await post(
-        JSON.stringify({
-          query: `SELECT $1::int4 AS i, $2::int8 AS big, $3::bool AS b, $4::jsonb AS j,
-            ARRAY[1, NULL]::int4[] AS arr, 'NaN'::float8 AS nan, $5::text[] AS texts`,
-          params: [1, '2', true, { k: [1] }, ['a', null, 'b"c']],
-        }),
+    it('serves Postgres text only, as the driver asks, and refuses a request for typed JSON', async () => {
+      const text = await post(JSON.stringify({ query: 'SELECT 1::int4 AS i, true AS b' }))
+      expect(text.status).toBe(200)
+      expect(((await text.json()) as { rows: unknown }).rows).toEqual([{ i: '1', b: 't' }])
+      await expectJsonError(
+        await post(JSON.stringify({ query: 'SELECT 1' }), { 'Neon-Raw-Text-Output': 'false' }),
+        400,
+        /only raw text output is served/,
       )
-      expect(response.status).toBe(200)
-      const body = (await response.json()) as { rows: unknown[]; rowAsArray: boolean }
-      expect(body.rowAsArray).toBe(false)
-      expect(body.rows).toEqual([
-        {
-          i: 1,
-          big: '2',
-          b: true,
-          j: { k: [1] },
-          arr: [1, null],
-          nan: 'NaN',
-          texts: ['a', null, 'b"c'],
-        },
-      ])
     })
 
     it('honours a per-query arrayMode in the body', async () => {
       const response = await post(JSON.stringify({ query: 'SELECT 1 AS a', arrayMode: true }))
-      expect(((await response.json()) as { rows: unknown }).rows).toEqual([[1]])
+      expect(((await response.json()) as { rows: unknown }).rows).toEqual([['1']])
     })
 
     it('rejects malformed requests with 4xx JSON errors', async () => {
@@ -552,7 +539,7 @@ describe.skipIf(unreachable !== undefined)('neon-local endpoint with the real Ne
       const aborter = new AbortController()
       const sleeping = fetch(single.url, {
         method: 'POST',
-        headers: { 'Neon-Connection-String': MAIN },
+        headers: { 'Neon-Connection-String': MAIN, 'Neon-Raw-Text-Output': 'true' },
         body: JSON.stringify({ query: 'SELECT pg_sleep(30)' }),
         signal: aborter.signal,
       }).catch(() => 'aborted')

@@ -1,13 +1,21 @@
 import { Validator } from '@seriousme/openapi-schema-validator'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { adminKeyHash, newAdminKey } from '../src/auth/admin-keys'
+import { DEFAULT_SECURITY } from '../src/config'
 import { makeTestApp, TEST_SECRET, type TestApp } from './support/app'
 import { forgeJwt } from './support/jwt'
 
 type Json = Record<string, unknown>
 interface Operation {
   security?: Record<string, string[]>[]
-  responses: Record<string, { content?: Record<string, { schema: Json }>; headers?: Json }>
+  responses: Record<
+    string,
+    {
+      content?: Record<string, { schema: Json; examples?: Record<string, { value: unknown }> }>
+      headers?: Json
+    }
+  >
 }
 interface Document {
   openapi: string
@@ -87,7 +95,7 @@ describe('GET /openapi.json', () => {
     }
   })
 
-  it('has the Bearer scheme, an OAuth2 password flow whose tokenUrl is /token, and Basic for introspection clients', () => {
+  it('has the Bearer scheme, an OAuth2 password flow whose tokenUrl is /token, Basic for introspection clients and the admin key', () => {
     expect(doc.components.securitySchemes).toEqual({
       bearer: expect.objectContaining({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }),
       oauth2: expect.objectContaining({
@@ -95,6 +103,7 @@ describe('GET /openapi.json', () => {
         flows: { password: { tokenUrl: '/token', scopes: {} } },
       }),
       introspectionClient: expect.objectContaining({ type: 'http', scheme: 'basic' }),
+      adminKey: expect.objectContaining({ type: 'http', scheme: 'bearer' }),
     })
   })
 
@@ -186,5 +195,166 @@ describe('real responses match the document', () => {
     await expectDocumented(method, '/validate', await call())
     const expired = forgeJwt({ alg: 'HS256' }, { sub: 'x', exp: 1 }, TEST_SECRET)
     await expectDocumented(method, '/validate', await call(`Bearer ${expired}`))
+  })
+
+  it('the admin API: 200, 401, 403, 404, 415, 422', async () => {
+    const key = newAdminKey()
+    const admin = await makeTestApp({
+      admin: { keys: [{ name: 'doc', sha256: await adminKeyHash(key) }] },
+    })
+    try {
+      const registered = await admin.register({ name: 'Adm', username: 'adm_doc', password })
+      const { id } = (await registered.json()) as { id: number }
+      const login = await admin.login({ username: 'adm_doc', password })
+      const { access_token } = (await login.json()) as { access_token: string }
+      const call = (method: string, path: string, body?: string, authorization = `Bearer ${key}`) =>
+        admin.app.request(path, {
+          method: method.toUpperCase(),
+          headers: { authorization, 'content-type': 'application/json' },
+          ...(body === undefined ? {} : { body }),
+        })
+      const cases: [string, string, string, number, string?, string?][] = [
+        ['get', '/admin/users', '/admin/users?limit=1', 200],
+        ['get', '/admin/users', '/admin/users?limit=0', 422],
+        ['get', '/admin/users', '/admin/users', 401, undefined, 'Bearer nope'],
+        ['get', '/admin/users', '/admin/users', 403, undefined, `Bearer ${access_token}`],
+        ['get', '/admin/users/{id}', `/admin/users/${id}`, 200],
+        ['get', '/admin/users/{id}', '/admin/users/999999', 404],
+        ['post', '/admin/users/{id}/ban', `/admin/users/${id}/ban`, 200, '{"reason":"doc"}'],
+        ['post', '/admin/users/{id}/ban', `/admin/users/${id}/ban`, 422, '{}'],
+        ['delete', '/admin/users/{id}/ban', `/admin/users/${id}/ban`, 200],
+        ['delete', '/admin/users/{id}/sessions', '/admin/users/x/sessions', 422],
+        ['put', '/admin/users/{id}/password', `/admin/users/${id}/password`, 422, '{}'],
+        ['delete', '/admin/users/{id}', '/admin/users/999999', 404],
+      ]
+      for (const [method, documented, path, status, body, authorization] of cases) {
+        const res = await call(method, path, body, authorization)
+        expect(res.status, `${method} ${path}`).toBe(status)
+        await expectDocumented(method, documented, res)
+      }
+      const text = await admin.app.request(`/admin/users/${id}/ban`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'text/plain' },
+        body: 'x',
+      })
+      expect(text.status).toBe(415)
+      await expectDocumented('post', '/admin/users/{id}/ban', text)
+    } finally {
+      await admin.close()
+    }
+  })
+})
+
+/**
+ * The examples of error answers in the document come from the functions that make the answers
+ * (src/http/answers.ts): what a client reads in /docs is what it gets.
+ */
+describe('documented error examples are the bodies the routes answer', () => {
+  const password = 'correct horse battery staple'
+  const form = (fields: Record<string, string>) => ({
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(fields).toString(),
+  })
+
+  /** Asserts that the body of `res` is one of the examples documented for its status, and returns them. */
+  async function expectExample(method: string, path: string, res: Response, status: number) {
+    expect(res.status, `${method.toUpperCase()} ${path}`).toBe(status)
+    const media =
+      doc.paths[path]?.[method]?.responses[String(status)]?.content?.['application/json']
+    const examples = Object.values(media?.examples ?? {}).map((example) => example.value)
+    expect(
+      examples.length,
+      `${method.toUpperCase()} ${path} ${status} has examples`,
+    ).toBeGreaterThan(0)
+    expect(examples).toContainEqual(await res.json())
+    return doc.paths[path]?.[method]?.responses[String(status)]?.headers as
+      | Record<string, { schema: { example?: string } }>
+      | undefined
+  }
+
+  it.each(['post', 'get'])(
+    '%s /validate: 401 without a token and with a bad one',
+    async (method) => {
+      const call = (headers: Record<string, string>) =>
+        t.app.request('/validate', { method: method.toUpperCase(), headers })
+      await expectExample(method, '/validate', await call({}), 401)
+      const expired = forgeJwt({ alg: 'HS256' }, { sub: 'x', exp: 1 }, TEST_SECRET)
+      await expectExample(
+        method,
+        '/validate',
+        await call({ authorization: `Bearer ${expired}` }),
+        401,
+      )
+    },
+  )
+
+  it('/validate: 503 when the revocation status cannot be read', async () => {
+    const down = await makeTestApp({ sessions: { revocationCacheSeconds: 0 } })
+    try {
+      await down.register({ name: 'Down', username: 'down_doc', password })
+      const login = await down.app.request('/token', form({ username: 'down_doc', password }))
+      const { access_token } = (await login.json()) as { access_token: string }
+      await down.closeDatabase()
+      for (const method of ['post', 'get']) {
+        const res = await down.app.request('/validate', {
+          method: method.toUpperCase(),
+          headers: { authorization: `Bearer ${access_token}` },
+        })
+        await expectExample(method, '/validate', res, 503)
+      }
+    } finally {
+      await down.close().catch(() => undefined)
+    }
+  })
+
+  it('POST /token: 400 and 401, with the documented challenge', async () => {
+    await t.register({ name: 'Ex', username: 'token_examples', password })
+    await expectExample('post', '/token', await t.app.request('/token', form({})), 400)
+    const wrong = await t.app.request(
+      '/token',
+      form({ username: 'token_examples', password: 'wrong password!' }),
+    )
+    const challenge = wrong.headers.get('www-authenticate')
+    const headers = await expectExample('post', '/token', wrong, 401)
+    expect(headers?.['WWW-Authenticate']?.schema.example).toBe(challenge)
+  })
+
+  it('POST /token: 429 once the account is blocked', async () => {
+    const throttle = {
+      ...DEFAULT_SECURITY.throttle,
+      loginAccount: { max: 1, windowSeconds: 60, lockoutSeconds: 60 },
+    }
+    const strict = await makeTestApp({ security: { throttle } })
+    try {
+      await strict.register({ name: 'Lock', username: 'lock_doc', password })
+      const wrong = () =>
+        strict.app.request('/token', form({ username: 'lock_doc', password: 'wrong password!' }))
+      expect((await wrong()).status).toBe(401)
+      const refused = await wrong()
+      const headers = await expectExample('post', '/token', refused, 429)
+      expect(Object.keys(headers ?? {})).toContain('Retry-After')
+      expect(refused.headers.get('retry-after')).toMatch(/^\d+$/)
+    } finally {
+      await strict.close()
+    }
+  })
+
+  it('POST /register: 409 for a taken name and for a look-alike', async () => {
+    const register = (username: string) => t.register({ name: 'Ex', username, password })
+    expect((await register('example_doc')).status).toBe(201)
+    await expectExample('post', '/register', await register('Example_Doc'), 409)
+    await expectExample('post', '/register', await register('examp1e_doc'), 409)
+  })
+
+  it('account endpoints: 401 without a token, 403 for a wrong current password', async () => {
+    await expectExample('get', '/me', await t.app.request('/me'), 401)
+    await t.register({ name: 'Ex', username: 'me_examples', password })
+    const login = await t.app.request('/token', form({ username: 'me_examples', password }))
+    const { access_token } = (await login.json()) as { access_token: string }
+    const wrong = await t.bearer('DELETE', '/me', access_token, {
+      current_password: 'wrong password!',
+    })
+    await expectExample('delete', '/me', wrong, 403)
   })
 })

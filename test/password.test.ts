@@ -3,16 +3,16 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
+import type { DeriveInput, PasswordEngineName } from '../src/auth/argon2-engines'
 import {
   ARGON2_LIMITS,
   type Argon2Params,
-  createPasswordHasher,
-  DEFAULT_ARGON2_PARAMS,
   encodeArgon2Hash,
   type ParsedArgon2Hash,
-  type PasswordEngineName,
   parseArgon2Hash,
-} from '../src/auth/password'
+} from '../src/auth/argon2-phc'
+import { createWasmEngine, loadArgon2WasmModule } from '../src/auth/argon2-wasm'
+import { createPasswordHasher, DEFAULT_ARGON2_PARAMS } from '../src/auth/password'
 import {
   ARGON2_CFFI_DOCS,
   type HashFixture,
@@ -21,10 +21,16 @@ import {
   REFERENCE_VECTORS,
 } from './fixtures/argon2-hashes'
 import type { BunCheckReport, BunCheckRequest } from './support/bun-password-check'
+import type { OldNodeCheckReport, OldNodeCheckRequest } from './support/old-node-password-check'
 
 const FAST: Argon2Params = { memoryKiB: 256, iterations: 1, parallelism: 1 }
 const FAST_LANES: Argon2Params = { memoryKiB: 200, iterations: 2, parallelism: 3 }
-const SOURCE_PATH = fileURLToPath(new URL('../src/auth/password.ts', import.meta.url))
+const PASSWORD_SOURCES = [
+  'password.ts',
+  'argon2-engines.ts',
+  'argon2-phc.ts',
+  'argon2-wasm.ts',
+].map((file) => fileURLToPath(new URL(`../src/auth/${file}`, import.meta.url)))
 const BUN_SCRIPT = fileURLToPath(new URL('./support/bun-password-check.ts', import.meta.url))
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url))
 
@@ -48,7 +54,7 @@ function isEngineAvailable(engine: PasswordEngineName): boolean {
 
 const CHEAP_REFERENCE_VECTORS = REFERENCE_VECTORS.filter((f) => f.phc.includes('$m=256,'))
 
-const IN_PROCESS_ENGINES = (['bun', 'node', 'noble'] as const).filter(isEngineAvailable)
+const IN_PROCESS_ENGINES = (['bun', 'node', 'wasm', 'noble'] as const).filter(isEngineAvailable)
 
 function nodeHasArgon2(): boolean {
   const [major = 0, minor = 0] = process.versions.node.split('.').map(Number)
@@ -70,8 +76,9 @@ function withLastChar(text: string, char: string): string {
 }
 
 describe('engine selection', () => {
-  it('offers node:crypto argon2 on Node >= 24.7 and noble everywhere', () => {
+  it('offers node:crypto argon2 on Node >= 24.7, wasm on Node and Bun, and noble everywhere', () => {
     expect(IN_PROCESS_ENGINES).toContain('noble')
+    expect(IN_PROCESS_ENGINES).toContain('wasm')
     if (nodeHasArgon2() && !('Bun' in globalThis)) expect(IN_PROCESS_ENGINES).toContain('node')
   })
 
@@ -82,12 +89,41 @@ describe('engine selection', () => {
     expect(DEFAULT_ARGON2_PARAMS).toEqual(hasher.params)
   })
 
-  it('falls back to noble when node:crypto is unreachable (Workers without nodejs_compat)', () => {
+  it('falls back to noble when node:crypto is unreachable and no wasm module is given', () => {
     const original = process.getBuiltinModule
     try {
       Object.assign(process, { getBuiltinModule: undefined })
       expect(createPasswordHasher({ params: FAST }).engine).toBe('noble')
       expect(() => createPasswordHasher({ params: FAST, engine: 'node' })).toThrow(/not available/)
+      expect(() => createPasswordHasher({ params: FAST, engine: 'wasm' })).toThrow(/not available/)
+    } finally {
+      Object.assign(process, { getBuiltinModule: original })
+    }
+  })
+
+  it('picks wasm given a compiled module where node:crypto is unreachable (Workers)', async () => {
+    const module = loadArgon2WasmModule()
+    if (module === null) throw new Error('the wasm module did not load from the package file')
+    const original = process.getBuiltinModule
+    try {
+      Object.assign(process, { getBuiltinModule: undefined })
+      const hasher = createPasswordHasher({ params: FAST, wasmModule: module })
+      expect(hasher.engine).toBe('wasm')
+      expect(await hasher.verify(PASSLIB_ARGON2ID.password, PASSLIB_ARGON2ID.phc)).toBe(true)
+    } finally {
+      Object.assign(process, { getBuiltinModule: original })
+    }
+  })
+
+  it.skipIf('Bun' in globalThis)('picks wasm on Node without node:crypto argon2 (< 24.7)', () => {
+    const original = process.getBuiltinModule
+    const withoutArgon2 = (id: string) => {
+      const builtin = original.call(process, id)
+      return id === 'node:crypto' || id === 'crypto' ? { ...builtin, argon2: undefined } : builtin
+    }
+    try {
+      Object.assign(process, { getBuiltinModule: withoutArgon2 })
+      expect(createPasswordHasher({ params: FAST }).engine).toBe('wasm')
     } finally {
       Object.assign(process, { getBuiltinModule: original })
     }
@@ -97,9 +133,9 @@ describe('engine selection', () => {
     expect(() => createPasswordHasher({ engine: 'bun' })).toThrow(/not available/)
   })
 
-  it('never imports a runtime-specific module statically', () => {
-    const source = readFileSync(SOURCE_PATH, 'utf8')
-    expect(source).not.toMatch(/^\s*import\s[^;]*?from\s+['"](node:|bun)/m)
+  it.each(PASSWORD_SOURCES)('%s imports no runtime-specific module statically', (path) => {
+    const source = readFileSync(path, 'utf8')
+    expect(source).not.toMatch(/^\s*import\s[^;]*?from\s+['"](node:|bun|[^'"]*\.wasm['"])/m)
     expect(source).not.toMatch(/\brequire\(/)
   })
 
@@ -203,6 +239,37 @@ describe.each(IN_PROCESS_ENGINES)('%s engine', (engine) => {
   })
 })
 
+describe('wasm engine memory', () => {
+  const module = loadArgon2WasmModule()
+
+  it('twenty concurrent logins share one bounded memory, released after a large legacy hash', async () => {
+    if (module === null) throw new Error('the wasm module did not load from the package file')
+    const engine = createWasmEngine(module)
+    const password = new TextEncoder().encode('twenty at once')
+    const salt = new Uint8Array(16).fill(1)
+    const input: DeriveInput = {
+      ...DEFAULT_ARGON2_PARAMS,
+      variant: 'argon2id',
+      password,
+      salt,
+      tagLength: 32,
+    }
+    const tags = await Promise.all(Array.from({ length: 20 }, () => engine.derive({ ...input })))
+    expect(new Set(tags.map((t) => t.join())).size).toBe(1)
+    const defaultBytes = DEFAULT_ARGON2_PARAMS.memoryKiB * 1024
+    expect(engine.memoryBytes()).toBeGreaterThanOrEqual(defaultBytes)
+    expect(engine.memoryBytes()).toBeLessThan(defaultBytes + (8 << 20))
+
+    const legacy = parseArgon2Hash(PASSLIB_ARGON2ID.phc)
+    if (legacy === null) throw new Error('fixture does not parse')
+    const utf8 = new TextEncoder().encode(PASSLIB_ARGON2ID.password)
+    expect(await engine.verify(utf8, legacy)).toBe(true)
+    expect(engine.memoryBytes()).toBe(0)
+    expect(await engine.derive({ ...input })).toEqual(tags[0])
+    expect(engine.memoryBytes()).toBeLessThan(defaultBytes + (8 << 20))
+  })
+})
+
 describe('cross-engine compatibility (in process)', () => {
   const pairs = IN_PROCESS_ENGINES.flatMap((from) => IN_PROCESS_ENGINES.map((to) => [from, to]))
 
@@ -291,7 +358,7 @@ describe.skipIf(!BUN.ok && !MUST_RUN_BUN)('cross-engine compatibility with a Bun
     expect(report?.autoEngine).toBe('bun')
   })
 
-  it.each(['bun', 'node'] as const)(
+  it.each(['bun', 'node', 'wasm'] as const)(
     '%s engine on Bun verifies legacy fixtures and every in-process engine',
     (engine) => {
       const { verified } = engineReport(engine)
@@ -300,20 +367,21 @@ describe.skipIf(!BUN.ok && !MUST_RUN_BUN)('cross-engine compatibility with a Bun
     },
   )
 
-  it.each((['bun', 'node'] as const).flatMap((from) => IN_PROCESS_ENGINES.map((to) => [from, to])))(
-    'hashes from %s engine on Bun verify with %s here',
-    async (from, to) => {
-      const { hashes } = engineReport(from)
-      const checker = createPasswordHasher({ params: FAST_LANES, engine: to })
-      expect(hashes).toHaveLength(SAMPLE_PASSWORDS.length)
-      for (const [i, password] of SAMPLE_PASSWORDS.entries()) {
-        const phc = hashes[i] ?? ''
-        expect(shapeOf(phc)).toMatchObject({ saltBytes: 16, tagBytes: 32, ...FAST_LANES })
-        expect(await checker.verify(password, phc)).toBe(true)
-        expect(await checker.verify(`${password}!`, phc)).toBe(false)
-      }
-    },
-  )
+  it.each(
+    (['bun', 'node', 'wasm'] as const).flatMap((from) =>
+      IN_PROCESS_ENGINES.map((to) => [from, to]),
+    ),
+  )('hashes from %s engine on Bun verify with %s here', async (from, to) => {
+    const { hashes } = engineReport(from)
+    const checker = createPasswordHasher({ params: FAST_LANES, engine: to })
+    expect(hashes).toHaveLength(SAMPLE_PASSWORDS.length)
+    for (const [i, password] of SAMPLE_PASSWORDS.entries()) {
+      const phc = hashes[i] ?? ''
+      expect(shapeOf(phc)).toMatchObject({ saltBytes: 16, tagBytes: 32, ...FAST_LANES })
+      expect(await checker.verify(password, phc)).toBe(true)
+      expect(await checker.verify(`${password}!`, phc)).toBe(false)
+    }
+  })
 })
 
 describe('needsRehash', () => {
@@ -487,4 +555,52 @@ describe('malformed hashes', () => {
       expect(hasher.needsRehash(asString)).toBe(true)
     },
   )
+})
+
+/** A Node without `node:crypto` argon2 (< 24.7) on this machine, if there is one (Debian's). */
+function findOldNode(): string | null {
+  for (const candidate of ['/usr/bin/node', '/usr/local/bin/node']) {
+    const probe = spawnSync(candidate, ['--version'], { encoding: 'utf8', timeout: 10_000 })
+    const [major = 0, minor = 0] = (probe.stdout ?? '').replace(/^v/, '').split('.').map(Number)
+    const hasTsxSupport = major > 20 || (major === 20 && minor >= 6)
+    if (probe.status === 0 && hasTsxSupport && (major < 24 || (major === 24 && minor < 7))) {
+      return candidate
+    }
+  }
+  return null
+}
+
+const OLD_NODE = findOldNode()
+if (OLD_NODE === null) console.warn('Skipping the Node < 24.7 check: no such Node on this machine')
+
+describe.skipIf(OLD_NODE === null)('on a Node without node:crypto argon2 (< 24.7)', () => {
+  it('picks the WebAssembly engine, verifies every legacy hash, and its hashes verify here', async () => {
+    const script = fileURLToPath(new URL('./support/old-node-password-check.ts', import.meta.url))
+    const request: OldNodeCheckRequest = {
+      params: FAST_LANES,
+      verify: [
+        ...LEGACY_FIXTURES.map(({ password, phc }) => ({ password, phc })),
+        { password: 'wrong', phc: PASSLIB_ARGON2ID.phc },
+      ],
+      hash: [...SAMPLE_PASSWORDS],
+    }
+    const stdout = await new Promise<string>((resolve, reject) => {
+      const child = execFile(
+        OLD_NODE ?? 'node',
+        ['--import', 'tsx', script],
+        { cwd: REPO_ROOT, timeout: 90_000, maxBuffer: 4 << 20 },
+        (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)),
+      )
+      child.stdin?.end(JSON.stringify(request))
+    })
+    const report = JSON.parse(stdout) as OldNodeCheckReport
+    expect(report.engine).toBe('wasm')
+    expect(report.verified).toEqual([...LEGACY_FIXTURES.map(() => true), false])
+    for (const engine of IN_PROCESS_ENGINES) {
+      const checker = createPasswordHasher({ params: FAST_LANES, engine })
+      for (const [i, password] of SAMPLE_PASSWORDS.entries()) {
+        expect(await checker.verify(password, report.hashes[i] ?? '')).toBe(true)
+      }
+    }
+  })
 })

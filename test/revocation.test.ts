@@ -2,9 +2,14 @@
 import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { hashRefreshToken, newRefreshToken, parseRefreshToken } from '../src/auth/refresh'
-import { createRevocationCheck, isCutOff, RevocationUnavailableError } from '../src/auth/revocation'
+import {
+  createRevocationCheck,
+  type HolderKey,
+  isCutOff,
+  RevocationUnavailableError,
+} from '../src/auth/revocation'
 import { createTokenService } from '../src/auth/tokens'
-import type { HolderKey, TokenHolder } from '../src/db/sessions'
+import type { TokenHolder } from '../src/db/users'
 import { FakeClock, TEST_SECRET } from './support/app'
 import { forgeJwt } from './support/jwt'
 

@@ -1,21 +1,46 @@
 /**
  * Swagger UI in a real browser: Debian's Chromium (never a downloaded one), driven by
- * playwright-core, against the real Bun server. Every request the page makes must go to the
+ * playwright-core, against the real Bun server, the Node server and the Worker in workerd (whose
+ * Swagger UI files are Workers Static Assets). Every request the page makes must go to the
  * service itself: anything else is blocked and fails the test.
  */
 import { mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type BunServer, startBunServer } from './support/bun-server'
+import { startBunServer } from './support/bun-server'
+import { nodePostgresLeg, type RunningLeg, workerNeonLeg } from './support/legs'
+import { postgresSkipReason } from './support/postgres'
 import { executable } from './support/prerequisites'
 
 const CHROMIUM = '/usr/bin/chromium'
 const chromiumPresent = executable(CHROMIUM, 'apt-get install chromium; .ci/run does it')
 const RESULTS = resolve(import.meta.dirname, '..', 'test-results')
 
-describe.skipIf(chromiumPresent.skip)('Swagger UI at /docs, in Chromium', () => {
-  let server: BunServer
+/** A started service: its base URL and how to stop it. */
+interface Served {
+  url: string
+  stop(): Promise<void>
+}
+
+const startBun = async (): Promise<Served> => startBunServer()
+const startLeg = (start: () => Promise<RunningLeg>) => async (): Promise<Served> => {
+  const leg = await start()
+  if (leg.url === undefined) throw new Error('the leg has no URL')
+  return { url: leg.url, stop: leg.stop }
+}
+const noPostgres = await postgresSkipReason('Swagger UI in Chromium on Node and the Worker')
+
+describe.each([
+  ['Bun', startBun, false],
+  ['Node (Postgres)', startLeg(nodePostgresLeg), true],
+  ['the Worker (workerd, Neon HTTP)', startLeg(workerNeonLeg), true],
+] as const)('Swagger UI at /docs on %s, in Chromium', (runtime, start, needsPostgres) => {
+  if (chromiumPresent.skip || (needsPostgres && noPostgres !== null)) {
+    it.skip('needs Chromium (and Postgres)', () => {})
+    return
+  }
+  let server: Served
   let browser: Browser
   let page: Page
   const foreignRequests: string[] = []
@@ -23,7 +48,7 @@ describe.skipIf(chromiumPresent.skip)('Swagger UI at /docs, in Chromium', () => 
 
   beforeAll(async () => {
     chromiumPresent.assert()
-    server = await startBunServer()
+    server = await start()
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -50,7 +75,7 @@ describe.skipIf(chromiumPresent.skip)('Swagger UI at /docs, in Chromium', () => 
     page.on('console', (message) => {
       if (message.type() === 'error') pageErrors.push(message.text())
     })
-  })
+  }, 240_000)
 
   afterAll(async () => {
     await browser?.close()
@@ -101,7 +126,8 @@ describe.skipIf(chromiumPresent.skip)('Swagger UI at /docs, in Chromium', () => 
     expect(JSON.parse(body ?? '')).toEqual({ username, valid: true })
 
     mkdirSync(RESULTS, { recursive: true })
-    await page.screenshot({ path: resolve(RESULTS, 'swagger-ui-validate.png'), fullPage: true })
+    const shot = `swagger-ui-validate-${runtime.toLowerCase().replace(/\W+/g, '-')}.png`
+    await page.screenshot({ path: resolve(RESULTS, shot), fullPage: true })
 
     expect(foreignRequests).toEqual([])
     expect(pageErrors).toEqual([])

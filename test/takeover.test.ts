@@ -36,6 +36,8 @@ describe('taking over the Python service database', () => {
   beforeAll(async () => {
     t = await makeTestApp({
       jwt: { secret: legacy.jwt.secret },
+      // The legacy hashes are costly (m=102400, p=8): the deadline is not under test here.
+      security: { requestTimeoutMs: 60_000 },
       seed: async (exec) => {
         await exec(pythonSchema)
         await exec(insertLegacy(legacyRows))

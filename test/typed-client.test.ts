@@ -6,6 +6,7 @@
 import { hc } from 'hono/client'
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest'
 import type { AppType } from '../src/app'
+import { adminKeyHash, newAdminKey } from '../src/auth/admin-keys'
 import { makeTestApp, type TestApp } from './support/app'
 import { secretOfUri, totpNow } from './support/totp'
 
@@ -100,6 +101,8 @@ describe('hc<AppType>', () => {
     expect(login.status).toBe(403)
     if (login.status !== 403) return
     const challenge = await login.json()
+    // /token's 403 is a ban ({ detail }) or mfa_required: the body tells which.
+    if (!('mfa_token' in challenge)) throw new Error(`not mfa_required: ${challenge.detail}`)
     expectTypeOf(challenge.mfa_token).toEqualTypeOf<string>()
     expect(challenge.error).toBe('mfa_required')
     const done = await auth.token.$post({
@@ -114,6 +117,44 @@ describe('hc<AppType>', () => {
     if (me.status === 200) expectTypeOf((await me.json()).totp_enabled).toEqualTypeOf<boolean>()
   })
 
+  it('manages accounts through the admin API with full types', async () => {
+    const key = newAdminKey()
+    const admin = await makeTestApp({
+      admin: { keys: [{ name: 'typed', sha256: await adminKeyHash(key) }] },
+    })
+    try {
+      const auth = hc<AppType>('http://auth.internal', {
+        fetch: (input: RequestInfo | URL, init?: RequestInit) => admin.app.request(input, init),
+        headers: { authorization: `Bearer ${key}` },
+      })
+      await admin.register({ name: 'Mallory', username: 'mallory_typed', password })
+      const found = await auth.admin.users.$get({ query: { username: 'MALLORY' } })
+      if (found.status !== 200) throw new Error(`list failed: ${found.status}`)
+      const page = await found.json()
+      expectTypeOf(page.next_cursor).toEqualTypeOf<string | null>()
+      const [mallory] = page.users
+      expect(mallory?.username).toBe('mallory_typed')
+      const id = String(mallory?.id)
+
+      const banned = await auth.admin.users[':id'].ban.$post({
+        param: { id },
+        json: { reason: 'spam' },
+      })
+      if (banned.status !== 200) throw new Error(`ban failed: ${banned.status}`)
+      const account = await banned.json()
+      expectTypeOf(account.banned).toEqualTypeOf<boolean>()
+      expect(account).toMatchObject({ banned: true, ban: { reason: 'spam', until: null } })
+      expect((await admin.login({ username: 'mallory_typed', password })).status).toBe(403)
+
+      const lifted = await auth.admin.users[':id'].ban.$delete({ param: { id } })
+      expect(lifted.status).toBe(200)
+      const removed = await auth.admin.users[':id'].$delete({ param: { id } })
+      expect(removed.status).toBe(204)
+    } finally {
+      await admin.close()
+    }
+  })
+
   it('rejects wrong requests at compile time', () => {
     const auth = hc<AppType>('http://auth.internal')
     expectTypeOf(auth.register.$post).toBeFunction()
@@ -123,6 +164,8 @@ describe('hc<AppType>', () => {
     const wrongBody = () => auth.token.$post({ json: { username: 'x', password: 'y' } })
     // @ts-expect-error: there is no such route
     const unknown = () => auth.nothing.$get()
-    expect([missing, wrongBody, unknown].every((f) => typeof f === 'function')).toBe(true)
+    // @ts-expect-error: a ban needs a reason
+    const noReason = () => auth.admin.users[':id'].ban.$post({ param: { id: '1' }, json: {} })
+    expect([missing, wrongBody, unknown, noReason].every((f) => typeof f === 'function')).toBe(true)
   })
 })

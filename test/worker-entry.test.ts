@@ -40,6 +40,26 @@ describe('src/entry/worker.ts', () => {
     expect(await res.json()).toEqual({ detail: 'Not authenticated' })
   })
 
+  it('hashes passwords on the statically imported WebAssembly engine, and says so once', async () => {
+    const lines: string[] = []
+    vi.spyOn(console, 'log').mockImplementation((line: string) => void lines.push(line))
+    const env = { JWT_SECRET: SECRET, DATABASE_URL: 'postgres://u@db.example/wasm-engine' }
+    // As on workerd: no node:fs to load the module from the package's file, only the import.
+    vi.spyOn(process, 'getBuiltinModule').mockImplementation(() => {
+      throw new Error('no node: modules on Workers')
+    })
+    for (let i = 0; i < 2; i++) {
+      const res = await worker.fetch(
+        new Request('http://worker.test/healthz'),
+        env as unknown as Env,
+        ctx,
+      )
+      expect(res.status).toBe(200)
+    }
+    const engines = lines.map((l) => JSON.parse(l)).filter((l) => l.event === 'password_engine')
+    expect(engines).toEqual([expect.objectContaining({ level: 'info', engine: 'wasm' })])
+  })
+
   it('takes the client address from CF-Connecting-IP, never from X-Forwarded-For', async () => {
     const lines: string[] = []
     vi.spyOn(console, 'log').mockImplementation((line: string) => void lines.push(line))

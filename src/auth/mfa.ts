@@ -1,4 +1,3 @@
-import type { WithSubquery } from 'drizzle-orm'
 import { encodeBase64Url } from 'hono/utils/encode'
 import type { Database } from '../db/client'
 import {
@@ -13,6 +12,8 @@ import {
   type TotpState,
   useRecoveryCode,
 } from '../db/mfa'
+import type { AttemptRelease, AttemptReset } from '../db/throttle'
+import type { HashReplacement } from '../db/users'
 import { hashRecoveryCode, newRecoveryCodes, normaliseRecoveryCode } from './recovery-codes'
 import { createSecretBox, type SecretBox } from './secret-box'
 import type { Throttle, ThrottleVerdict } from './throttle'
@@ -53,7 +54,12 @@ export type SecondFactorCheck =
 
 /** The outcome of {@link MfaService.redeem}. */
 export type RedeemOutcome =
-  | { ok: true; user: { id: number; username: string }; method: SecondFactorMethod }
+  | {
+      ok: true
+      /** `ban` is set when the account is banned now; `until` null: no end. */
+      user: { id: number; username: string; ban?: { until: Date | null } }
+      method: SecondFactorMethod
+    }
   | { ok: false; reason: 'throttled'; verdict: Extract<ThrottleVerdict, { allowed: false }> }
   | { ok: false; reason: 'invalid_token' }
   | { ok: false; reason: 'wrong_code' | 'totp_off' | 'unreadable_secret'; userId: number }
@@ -82,25 +88,24 @@ export interface MfaService {
    */
   confirmEnrolment(userId: number, code: string): Promise<EnrolmentOutcome>
   /**
-   * Checks a second factor of a user with TOTP on and, if right, uses it up in one statement with
-   * `alongside` (a code's time step recorded, so the code works once; a recovery code removed).
+   * Checks a second factor of a user with TOTP on and, if right, uses it up in one statement that
+   * also applies `reset` (a code's time step recorded, so the code works once; a recovery code
+   * removed).
    */
-  check(
-    userId: number,
-    factor: SecondFactor,
-    alongside?: WithSubquery[],
-  ): Promise<SecondFactorCheck>
+  check(userId: number, factor: SecondFactor, reset?: AttemptReset): Promise<SecondFactorCheck>
   /** Turns TOTP off (secret, pending enrolment and recovery codes deleted). */
   disable(userId: number): Promise<void>
   /** Replaces the recovery codes; @returns the new ones, or undefined when TOTP is off. */
   regenerateRecoveryCodes(userId: number): Promise<string[] | undefined>
   /**
-   * Stores a login waiting for its second factor, with `alongside` in the same statement.
+   * Stores a login waiting for its second factor, applying `release` (the password's attempt given
+   * back) and `rehash` (a password hash made with old parameters replaced) in the same statement.
    * @returns the `mfa_token` for the client, or undefined when the user is gone.
    */
   challenge(
     userId: number,
-    alongside: WithSubquery[],
+    release: AttemptRelease,
+    rehash?: HashReplacement,
   ): Promise<{ mfaToken: string; expiresIn: number } | undefined>
   /**
    * The second step of a login: consumes the `mfa_token` (whatever follows: it is single-use) and
@@ -162,7 +167,7 @@ export function createMfaService(options: MfaServiceOptions): MfaService {
     userId: number,
     totp: TotpState | undefined,
     factor: SecondFactor,
-    alongside: WithSubquery[],
+    reset: AttemptReset | undefined,
   ): Promise<SecondFactorCheck> {
     if (totp === undefined || !totp.enabled || totp.secret === null) {
       return { ok: false, reason: 'totp_off' }
@@ -170,7 +175,7 @@ export function createMfaService(options: MfaServiceOptions): MfaService {
     if ('recoveryCode' in factor) {
       const normalised = normaliseRecoveryCode(factor.recoveryCode)
       if (normalised === undefined) return { ok: false, reason: 'wrong_code' }
-      const left = await useRecoveryCode(db, userId, await hashRecoveryCode(normalised), alongside)
+      const left = await useRecoveryCode(db, userId, await hashRecoveryCode(normalised), reset)
       return left === undefined
         ? { ok: false, reason: 'wrong_code' }
         : { ok: true, method: 'recovery_code', recoveryCodesLeft: left }
@@ -180,7 +185,7 @@ export function createMfaService(options: MfaServiceOptions): MfaService {
     const step = await matchTotpStep(secret, factor.otp, now(), totp.lastUsedStep)
     if (step === undefined) return { ok: false, reason: 'wrong_code' }
     // A concurrent request may have used this step (or a later one) meanwhile: the statement decides.
-    if (!(await acceptTotpStep(db, userId, step, alongside))) {
+    if (!(await acceptTotpStep(db, userId, step, reset))) {
       return { ok: false, reason: 'wrong_code' }
     }
     return { ok: true, method: 'otp' }
@@ -224,8 +229,8 @@ export function createMfaService(options: MfaServiceOptions): MfaService {
       return activated ? { ok: true, recoveryCodes } : { ok: false, reason: 'no_enrolment' }
     },
 
-    async check(userId, factor, alongside = []) {
-      return checkAgainst(userId, await findTotp(db, userId), factor, alongside)
+    async check(userId, factor, reset) {
+      return checkAgainst(userId, await findTotp(db, userId), factor, reset)
     },
 
     async disable(userId) {
@@ -237,7 +242,7 @@ export function createMfaService(options: MfaServiceOptions): MfaService {
       return (await replaceRecoveryCodes(db, userId, await hashedCodes(codes))) ? codes : undefined
     },
 
-    async challenge(userId, alongside) {
+    async challenge(userId, release, rehash) {
       const at = now()
       const mfaToken = base64url(crypto.getRandomValues(new Uint8Array(32)).buffer)
       const stored = await insertChallenge(
@@ -248,7 +253,8 @@ export function createMfaService(options: MfaServiceOptions): MfaService {
           now: new Date(at),
           expiresAt: new Date(at + MFA_TOKEN_TTL_SECONDS * 1000),
         },
-        alongside,
+        release,
+        rehash,
       )
       return stored ? { mfaToken, expiresIn: MFA_TOKEN_TTL_SECONDS } : undefined
     },
@@ -266,10 +272,15 @@ export function createMfaService(options: MfaServiceOptions): MfaService {
       if (!verdict.allowed) return { ok: false, reason: 'throttled', verdict }
       const user = consumed?.user
       if (user === undefined) return { ok: false, reason: 'invalid_token' }
-      const resets = throttle.loginSucceededQueries(user.id, address)
-      const checked = await checkAgainst(user.id, user.totp, factor, resets)
+      const reset = throttle.loginSucceeded(user.id, address)
+      const checked = await checkAgainst(user.id, user.totp, factor, reset)
       if (!checked.ok) return { ok: false, reason: checked.reason, userId: user.id }
-      return { ok: true, user: { id: user.id, username: user.username }, method: checked.method }
+      const { id, username, ban } = user
+      return {
+        ok: true,
+        user: { id, username, ...(ban === undefined ? {} : { ban }) },
+        method: checked.method,
+      }
     },
   }
 }

@@ -1,6 +1,16 @@
-import type { HolderKey, TokenHolder } from '../db/sessions'
+import type { AccountKey } from '../db/sessions'
+import type { TokenHolder, UserRef } from '../db/users'
 import { usernameKey } from './credentials'
+import type { SharedHolderCache, SharedHolderEntry } from './revocation-shared'
 import type { AccessClaims } from './tokens'
+
+/** Which account a token names: by id (our tokens' `uid`) or by username (the Python service's tokens). */
+export type HolderKey = { id: number } | { username: string }
+
+/** The database's key of the account `key` names: a username is looked up by its key (`usernameKey`). */
+export function accountKeyOf(key: HolderKey): AccountKey {
+  return 'id' in key ? key : { usernameKey: usernameKey(key.username) }
+}
 
 /**
  * The revocation rule for access tokens, and a per-process cache of what it needs to know.
@@ -57,6 +67,13 @@ export interface RevocationCheckOptions {
   maxEntries?: number
   /** Current time in milliseconds. Default `Date.now`. */
   now?: () => number
+  /**
+   * A cache shared with the other instances of this place (Workers: the Cache API), asked before
+   * `load`. An entry counts only while it is younger than `cacheSeconds` since its database read,
+   * and this instance's own copy expires at that same moment, so a change is still seen within
+   * `cacheSeconds` everywhere. Read failures count as misses: `load` decides, and fails closed.
+   */
+  shared?: SharedHolderCache
 }
 
 /** The revocation check of one process or isolate. */
@@ -68,10 +85,11 @@ export interface RevocationCheck {
    */
   isRevoked(claims: AccessClaims): Promise<boolean>
   /** Drops what is cached about an account, after this process changed it. */
-  forget(holder: { id: number; username: string }): void
+  forget(holder: UserRef): void
 }
 
 interface Entry {
+  /** Until when the entry is trusted: `cacheSeconds` after its database read. */
   expires: number
   holder: Promise<TokenHolder | undefined>
 }
@@ -89,6 +107,35 @@ export function createRevocationCheck(options: RevocationCheckOptions): Revocati
   if (!(ttlMs >= 0) || !(maxEntries >= 1)) throw new RangeError('invalid revocation cache options')
   const now = options.now ?? Date.now
   const cache = new Map<string, Entry>()
+  const shared = options.shared
+  /** When this instance last changed an account: shared entries read before then are stale. */
+  const forgotten = new Map<string, number>()
+
+  /** From the shared cache when it holds a fresh enough entry, else from the database (then shared). */
+  const readThrough = async (
+    key: HolderKey,
+    id: string,
+    at: number,
+  ): Promise<SharedHolderEntry> => {
+    if (shared !== undefined) {
+      const hit = await shared.get(id).catch(() => undefined)
+      const notBefore = Math.max(at - ttlMs, forgotten.get(id) ?? Number.NEGATIVE_INFINITY)
+      if (hit !== undefined && hit.readAt > notBefore && hit.readAt <= at) return hit
+    }
+    const holder = await options.load(key)
+    await shared?.put(id, { holder, readAt: at }, options.cacheSeconds).catch(() => {})
+    return { holder, readAt: at }
+  }
+
+  const loadEntry = (key: HolderKey, id: string, at: number): Entry => {
+    if (shared === undefined) return { expires: at + ttlMs, holder: options.load(key) }
+    const entry: Entry = { expires: at + ttlMs, holder: Promise.resolve(undefined) }
+    entry.holder = readThrough(key, id, at).then((read) => {
+      entry.expires = read.readAt + ttlMs
+      return read.holder
+    })
+    return entry
+  }
 
   const lookUp = (key: HolderKey): Promise<TokenHolder | undefined> => {
     if (ttlMs === 0) return options.load(key)
@@ -100,8 +147,8 @@ export function createRevocationCheck(options: RevocationCheckOptions): Revocati
       cache.set(id, cached)
       return cached.holder
     }
-    const holder = options.load(key)
-    const entry = { expires: at + ttlMs, holder }
+    const entry = loadEntry(key, id, at)
+    const holder = entry.holder
     cache.set(id, entry)
     holder.catch(() => {
       if (cache.get(id) === entry) cache.delete(id)
@@ -126,8 +173,14 @@ export function createRevocationCheck(options: RevocationCheckOptions): Revocati
       return isCutOff(claims, holder)
     },
     forget(holder) {
-      cache.delete(keyString({ id: holder.id }))
-      cache.delete(keyString({ username: holder.username }))
+      for (const id of [keyString({ id: holder.id }), keyString({ username: holder.username })]) {
+        cache.delete(id)
+        if (shared === undefined) continue
+        forgotten.delete(id)
+        forgotten.set(id, now())
+        if (forgotten.size > maxEntries) forgotten.delete(forgotten.keys().next().value ?? id)
+        shared.delete(id).catch(() => {})
+      }
     },
   }
 }

@@ -1,15 +1,16 @@
-import type { WithSubquery } from 'drizzle-orm'
 import type { Database } from '../db/client'
 import {
   endSessions,
   endSessionsOfFamily,
   findRefreshToken,
-  insertSession,
   revokeFamilyOf,
   rotateRefreshToken,
+  startSession,
 } from '../db/sessions'
-import type { AttemptLimit } from '../db/throttle'
+import type { AttemptLimit, AttemptReset } from '../db/throttle'
+import type { HashReplacement, UserRef } from '../db/users'
 import { hashRefreshToken, newRefreshToken, parseRefreshToken } from './refresh'
+import type { TokenSubject } from './tokens'
 
 /** Lifetimes of sessions and how access-token revocation is checked. */
 export interface SessionOptions {
@@ -54,26 +55,17 @@ export type RefreshFailure =
   | 'reused'
   | 'reused_in_grace'
 
-/** Whom a session is for and when it began: what its access tokens carry. */
-export interface SessionUser {
-  id: number
-  username: string
-  sessionStartedAt: Date
-  /** How the session's login was authenticated (the `amr` claim, RFC 8176): `['pwd']`, `['pwd', 'otp']`. */
-  amr: string[]
-}
-
-/** A session's current refresh token, and whom it is for. */
+/** A session's current refresh token, and whom it is for (what its access tokens carry). */
 export interface SessionGrant {
   refreshToken: string
-  user: SessionUser
+  user: Required<TokenSubject>
 }
 
 /** The outcome of {@link SessionService.rotate}. */
 export type RotationOutcome =
   | ({ ok: true } & SessionGrant)
   /** Reuse detected: every session of `user` was ended (refresh tokens and access tokens). */
-  | { ok: false; reason: 'reused'; user: { id: number; username: string } }
+  | { ok: false; reason: 'reused'; user: UserRef }
   | { ok: false; reason: Exclude<RefreshFailure, 'reused'>; userId?: number }
   /** The family's refresh limit refused the attempt; the token was not used up. */
   | {
@@ -90,13 +82,16 @@ export type RotationOutcome =
 export interface SessionService {
   readonly options: Readonly<SessionOptions>
   /**
-   * Starts a session (a new family), authenticated by `amr` (default: a password alone).
-   * @returns its refresh token, or null if the user no longer exists.
+   * Starts a session (a new family) for a user whose password was just verified; the same
+   * statement applies the throttle's `reset`, records the login on the account (last login, and
+   * `rehash`; see `startSession`). `amr` is how the login was authenticated (the `amr` claim, RFC
+   * 8176; default `['pwd']`, a password alone), kept by every rotation of the session.
+   * @returns its refresh token, or null if the user no longer exists or is banned (then nothing
+   * was written).
    */
   start(
-    user: { id: number; username: string },
-    alongside?: WithSubquery[],
-    amr?: string[],
+    user: UserRef,
+    alongside?: { reset?: AttemptReset; rehash?: HashReplacement | undefined; amr?: string[] },
   ): Promise<SessionGrant | null>
   /**
    * Exchanges a refresh token for its successor, unless the family's refresh limit refuses it
@@ -110,14 +105,11 @@ export interface SessionService {
   revoke(token: string): Promise<{ userId: number } | undefined>
   /**
    * Ends every session of a user: refresh tokens revoked, `tokens_valid_after` moved to now.
-   * With `password`, also replaces the hash, only if it is still `expectedHash`; all in one statement.
+   * With `password`, also replaces the hash, only if it is still `expectedHash`, and applies the
+   * throttle's `reset`; all in one statement.
    * @returns false when the user is gone (or the hash changed meanwhile); then nothing was written.
    */
-  endAll(
-    userId: number,
-    password?: { expectedHash: string; newHash: string },
-    alongside?: WithSubquery[],
-  ): Promise<boolean>
+  endAll(userId: number, password?: HashReplacement, reset?: AttemptReset): Promise<boolean>
 }
 
 /** Options of {@link createSessionService}. */
@@ -175,7 +167,8 @@ export function createSessionService({
   return {
     options: Object.freeze({ ...options }),
 
-    async start(user, alongside, amr = ['pwd']) {
+    async start(user, alongside) {
+      const amr = alongside?.amr ?? ['pwd']
       const at = now()
       const familyId = crypto.randomUUID()
       const token = newRefreshToken(familyId)
@@ -188,7 +181,7 @@ export function createSessionService({
         sessionExpiresAt: after(at, max),
         amr: amr.join(' '),
       }
-      const sessionStartedAt = await insertSession(db, session, alongside)
+      const sessionStartedAt = await startSession(db, session, alongside)
       if (sessionStartedAt === undefined) return null
       return {
         refreshToken: token,
@@ -239,8 +232,8 @@ export function createSessionService({
       return revokeFamilyOf(db, { tokenHash, familyId: parsed.familyId }, new Date(now()))
     },
 
-    endAll(userId, password, alongside) {
-      return endSessions(db, userId, new Date(now()), password, alongside)
+    endAll(userId, password, reset) {
+      return endSessions(db, userId, new Date(now()), password, reset)
     },
   }
 }

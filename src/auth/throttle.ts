@@ -1,4 +1,3 @@
-import type { WithSubquery } from 'drizzle-orm'
 import { convertIPv6BinaryToString, convertIPv6ToBinary } from 'hono/utils/ipaddr'
 import type { Database } from '../db/client'
 import { findUserCountingAttempt } from '../db/login'
@@ -7,9 +6,10 @@ import type { RegistrationCounter } from '../db/register'
 import {
   type AttemptCount,
   type AttemptLimit,
-  clearAttemptsQuery,
+  type AttemptRelease,
+  type AttemptReset,
+  countAttempt,
   deleteExpiredAttempts,
-  releaseAttemptQuery,
 } from '../db/throttle'
 import type { LoginUser } from '../db/users'
 import { usernameKey } from './credentials'
@@ -70,16 +70,13 @@ export type Refused = { refused: Extract<ThrottleVerdict, { allowed: false }> }
 /** What a counted operation returns: its own result and the counter after the attempt. */
 export type Counted<T> = { value: T; count: AttemptCount | undefined }
 
-/** Whose password is checked: an existing account, by id. */
-export type LoginAccount = { userId: number }
-
 /** Counts attempts in the database, so limits hold across instances and runtimes. No HTTP here. */
 export interface Throttle {
   /**
    * A password login's first statement: finds the account `typed` names and counts the attempt,
    * against the client address (when known), then, unless that refused it, against the account
    * (or, when none matches, the name). Attempts are counted when they start, before any hashing;
-   * {@link Throttle.loginSucceededQueries} undo the count of a success. An address, or a name (by
+   * {@link Throttle.loginSucceeded} undoes the count of a success. An address, or a name (by
    * its key), that this instance has seen blocked is refused without a statement until the block ends.
    */
   countLogin(
@@ -87,19 +84,30 @@ export interface Throttle {
     address: string | undefined,
   ): Promise<{ user: LoginUser | undefined; verdict: ThrottleVerdict }>
   /**
-   * The `WITH` queries that undo a successful password check's count: they reset the account's
-   * count and give the address its attempt back. They go into the statement that acts on the
-   * success (starting the session, changing the password, deleting the account), so a success
-   * costs no round trip of its own.
+   * What undoes a successful password check's count: the account's count reset, the address's
+   * attempt given back. The statement that acts on the success (starting the session, changing
+   * the password, deleting the account) applies it, so a success costs no round trip of its own.
    */
-  loginSucceededQueries(userId: number, address: string | undefined): WithSubquery[]
+  loginSucceeded(userId: number, address: string | undefined): AttemptReset
   /**
-   * The `WITH` queries that give back the attempt of a correct password when a second factor is
-   * still due (one attempt off the account's and the address's counts, as a success would reset),
-   * for the statement that stores the `mfa_token`. The login then counts only through its second
-   * factor: a wrong code stays counted, like a wrong password, and a right one resets the counts.
+   * Counts a failed check of another credential (a missing or wrong admin API key) as a failed
+   * login of the client address, in one statement, under the same limit, so that guessing keys
+   * and guessing passwords from one address share one allowance. Nothing is counted when the
+   * address is unknown or the limit is off.
    */
-  passwordAcceptedQueries(userId: number, address: string | undefined): WithSubquery[]
+  countAddressFailure(address: string | undefined): Promise<ThrottleVerdict>
+  /**
+   * The refusal, without a statement, of an address this instance has seen blocked for failed
+   * logins (until the block ends); allowed otherwise.
+   */
+  addressRefusal(address: string | undefined): ThrottleVerdict
+  /**
+   * What gives back the attempt of a correct password when a second factor is still due (one
+   * attempt off the account's and the address's counts), for the statement that stores the
+   * `mfa_token`. The login then counts only through its second factor: a wrong code stays counted,
+   * like a wrong password, and a right one resets the counts ({@link Throttle.loginSucceeded}).
+   */
+  passwordAccepted(userId: number, address: string | undefined): AttemptRelease
   /**
    * Counts a second-factor attempt (a code sent with an `mfa_token`) under the login limits, against
    * the client address and then the token's account, before any code is checked: `run` consumes
@@ -230,31 +238,40 @@ export function createThrottle(options: ThrottleOptions): Throttle {
       return { user: counted.user, verdict: { allowed: true } }
     },
 
-    loginSucceededQueries(userId, address) {
-      const ip = addressKey('login', address)
-      const queries: WithSubquery[] = [
-        db.$with('throttle_reset').as(clearAttemptsQuery(db, accountKey({ userId })).returning()),
-      ]
-      if (ip !== undefined) {
-        queries.push(
-          db.$with('throttle_release').as(releaseAttemptQuery(db, ip, now()).returning()),
-        )
+    loginSucceeded(userId, address) {
+      return {
+        clear: accountKey(userId),
+        release: addressKey('login', address),
+        nowMs: now(),
       }
-      return queries
     },
 
-    passwordAcceptedQueries(userId, address) {
+    async countAddressFailure(address) {
       const ip = addressKey('login', address)
-      const at = now()
-      const queries: WithSubquery[] = [
-        db
-          .$with('throttle_password_release')
-          .as(releaseAttemptQuery(db, accountKey({ userId }), at).returning()),
-      ]
-      if (ip !== undefined) {
-        queries.push(db.$with('throttle_release').as(releaseAttemptQuery(db, ip, at).returning()))
+      if (ip === undefined || rules.loginAddress.max <= 0) return { allowed: true }
+      const nowMs = now()
+      const [count] = await Promise.all([
+        countAttempt(db, ip, rules.loginAddress, nowMs),
+        maybeSweep(),
+      ])
+      const refused = verdictOf('loginAddress', count)
+      if (refused === undefined) return { allowed: true }
+      loginAddresses.learn(ip, refused, nowMs)
+      return refused
+    },
+
+    addressRefusal(address) {
+      const ip = addressKey('login', address)
+      if (ip === undefined || rules.loginAddress.max <= 0) return { allowed: true }
+      return loginAddresses.refusal(ip, now()) ?? { allowed: true }
+    },
+
+    passwordAccepted(userId, address) {
+      const ip = addressKey('login', address)
+      return {
+        keys: ip === undefined ? [accountKey(userId)] : [accountKey(userId), ip],
+        nowMs: now(),
       }
-      return queries
     },
 
     async countSecondFactor(address, run) {
@@ -401,8 +418,8 @@ function createAddressMemo() {
  * key (`usernameKey`, the one the lookup compares), computed in the database (see `findUserCountingAttempt`): no
  * usernames (or passwords typed into the username field) in the table, a bounded key length.
  */
-export function accountKey(account: LoginAccount): string {
-  return `login-user:${account.userId}`
+export function accountKey(userId: number): string {
+  return `login-user:${userId}`
 }
 
 function addressKey(kind: 'login' | 'register', address: string | undefined): string | undefined {

@@ -1,23 +1,13 @@
-import { and, eq, type WithSubquery } from 'drizzle-orm'
+import { and, eq } from 'drizzle-orm'
 import type { Database } from './client'
 import { totpEnabledOf } from './mfa'
 import { users } from './schema'
-import { type HolderKey, holderCondition } from './sessions'
-
-/** An account as the account endpoints (`/me`, `/logout`, ...) need it. */
-export interface Account {
-  id: number
-  name: string
-  username: string
-  hashedPassword: string
-  createdAt: Date
-  tokensValidAfter: Date | null
-  /** True when the account has TOTP on: password changes and deletion then need a second factor. */
-  totpEnabled: boolean
-}
+import { type AccountKey, accountCondition } from './sessions'
+import { type AttemptReset, attemptResetQueries } from './throttle'
+import type { Account } from './users'
 
 /** Loads the account a token names, or undefined when there is none (any more). */
-export async function findAccount(db: Database, key: HolderKey): Promise<Account | undefined> {
+export async function findAccount(db: Database, key: AccountKey): Promise<Account | undefined> {
   const rows = await db
     .select({
       id: users.id,
@@ -29,25 +19,25 @@ export async function findAccount(db: Database, key: HolderKey): Promise<Account
       totpEnabled: totpEnabledOf(users.id),
     })
     .from(users)
-    .where(holderCondition(key))
+    .where(accountCondition(key))
     .limit(1)
   return rows[0]
 }
 
 /**
  * Deletes an account if its password hash is still the one that was verified (compare-and-set);
- * its refresh tokens go with it (ON DELETE CASCADE). One statement, with `alongside` (data-modifying
- * `WITH` queries: the throttle reset of the confirmed password) in it.
+ * its refresh tokens go with it (ON DELETE CASCADE). One statement, which also applies `reset`
+ * (the throttle reset of the confirmed password).
  * @returns whether the row was deleted.
  */
 export async function deleteAccount(
   db: Database,
   id: number,
   expectedHash: string,
-  alongside: WithSubquery[] = [],
+  reset?: AttemptReset,
 ): Promise<boolean> {
   const rows = await db
-    .with(...alongside)
+    .with(...attemptResetQueries(db, reset))
     .delete(users)
     .where(and(eq(users.id, id), eq(users.hashedPassword, expectedHash)))
     .returning({ id: users.id })

@@ -1,4 +1,5 @@
 import { type SQL, sql } from 'drizzle-orm'
+import { bannedAt } from './bans'
 import { type Database, rowsOf } from './client'
 import { totpEnabledOf } from './mfa'
 import {
@@ -58,12 +59,14 @@ export async function findUserCountingAttempt(
     : NO_ATTEMPT
   const result = await db.execute(sql`
     with u as (
-      select id, username, hashed_password, ${totpEnabledOf(sql`users.id`)} as totp_enabled
+      select id, username, hashed_password, ${totpEnabledOf(sql`users.id`)} as totp_enabled,
+        ${bannedAt(new Date(a.nowMs))} as banned,
+        (extract(epoch from banned_until) * 1000)::float8 as banned_until_ms
       from users where username_key = ${a.key}::text
     ),
     addr as (${addressCount}),
     acct as (${accountCount})
-    select u.id, u.username, u.hashed_password, u.totp_enabled,
+    select u.id, u.username, u.hashed_password, u.totp_enabled, u.banned, u.banned_until_ms,
       addr.attempts as address_attempts, addr.retry_after_seconds as address_retry,
       addr.block_started as address_started,
       acct.attempts as account_attempts, acct.retry_after_seconds as account_retry,
@@ -81,17 +84,24 @@ export async function findUserCountingAttempt(
             username: row.username as string,
             hashedPassword: row.hashed_password as string,
             totpEnabled: !!row.totp_enabled,
+            ...(row.banned === true ? { ban: { until: msOrNull(row.banned_until_ms) } } : {}),
           },
     address: attemptCountOf(row.address_attempts, row.address_retry, row.address_started),
     account: attemptCountOf(row.account_attempts, row.account_retry, row.account_started),
   }
 }
 
+/** A ban's end as a Date; drivers hand float8 over as a number, or (some) as text. */
+const msOrNull = (ms: number | string | null): Date | null =>
+  ms === null ? null : new Date(Number(ms))
+
 interface Row {
   id: number | null
   username: string | null
   hashed_password: string | null
   totp_enabled: boolean | null
+  banned: boolean | null
+  banned_until_ms: number | string | null
   address_attempts: number | null
   address_retry: number | null
   address_started: boolean | null

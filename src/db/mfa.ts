@@ -1,25 +1,19 @@
-import {
-  and,
-  eq,
-  gt,
-  isNotNull,
-  isNull,
-  lt,
-  lte,
-  or,
-  type SQL,
-  sql,
-  type WithSubquery,
-} from 'drizzle-orm'
+import { and, eq, gt, isNotNull, isNull, lt, lte, or, type SQL, sql } from 'drizzle-orm'
+import { bannedAt } from './bans'
 import { type Database, rowsOf } from './client'
 import { mfaChallenges, users, userTotp } from './schema'
 import {
   type AttemptCount,
   type AttemptLimit,
+  type AttemptRelease,
+  type AttemptReset,
   attemptCountOf,
+  attemptReleaseQueries,
+  attemptResetQueries,
   attemptUpsert,
   NO_ATTEMPT,
 } from './throttle'
+import type { HashReplacement } from './users'
 
 /** A user's TOTP state, as the second-factor checks need it (secrets still encrypted). */
 export interface TotpState {
@@ -133,18 +127,18 @@ export async function activatePendingTotp(
 /**
  * Accepts a TOTP code of time step `step`, in one statement: records it as the last used step only
  * if TOTP is on and no code of this step or a later one was accepted before, so two requests with
- * one code (or codes of one step) cannot both pass. `alongside` are data-modifying `WITH` queries
- * that go with the acceptance (the throttle reset).
+ * one code (or codes of one step) cannot both pass. `reset` (the throttle's reset of a success)
+ * rides on the same statement.
  * @returns whether the code was accepted.
  */
 export async function acceptTotpStep(
   db: Database,
   userId: number,
   step: number,
-  alongside: WithSubquery[] = [],
+  reset?: AttemptReset,
 ): Promise<boolean> {
   const rows = await db
-    .with(...alongside)
+    .with(...attemptResetQueries(db, reset))
     .update(userTotp)
     .set({ lastUsedStep: step })
     .where(
@@ -167,10 +161,10 @@ export async function useRecoveryCode(
   db: Database,
   userId: number,
   codeHash: string,
-  alongside: WithSubquery[] = [],
+  reset?: AttemptReset,
 ): Promise<number | undefined> {
   const rows = await db
-    .with(...alongside)
+    .with(...attemptResetQueries(db, reset))
     .update(userTotp)
     .set({ recoveryCodes: sql`array_remove(${userTotp.recoveryCodes}, ${codeHash}::text)` })
     .where(
@@ -220,13 +214,15 @@ export interface NewChallenge {
 
 /**
  * Stores a challenge, in one statement that also deletes the user's expired and consumed ones and
- * runs `alongside` (the password attempt given back, a rehash). Written only while the user exists.
+ * applies `release` (the password attempt given back) and `rehash` (a fresh hash of the verified
+ * password in place of one made with old parameters, only if it is still the stored one). Written only while the user exists.
  * @returns false when the user is gone.
  */
 export async function insertChallenge(
   db: Database,
   c: NewChallenge,
-  alongside: WithSubquery[] = [],
+  release?: AttemptRelease,
+  rehash?: HashReplacement,
 ): Promise<boolean> {
   const pruned = db.$with('challenges_pruned').as(
     db
@@ -239,8 +235,20 @@ export async function insertChallenge(
       )
       .returning({ tokenHash: mfaChallenges.tokenHash }),
   )
+  const rehashed =
+    rehash === undefined
+      ? []
+      : [
+          db.$with('rehashed').as(
+            db
+              .update(users)
+              .set({ hashedPassword: rehash.newHash, updatedAt: sql`now()` })
+              .where(and(eq(users.id, c.userId), eq(users.hashedPassword, rehash.expectedHash)))
+              .returning({ id: users.id }),
+          ),
+        ]
   const rows = await db
-    .with(pruned, ...alongside)
+    .with(pruned, ...attemptReleaseQueries(db, release), ...rehashed)
     .insert(mfaChallenges)
     .select((qb) =>
       qb
@@ -269,7 +277,15 @@ export interface SecondFactorCounters {
 /** A consumed challenge: whose it was, their TOTP state, and the attempt's counts. */
 export interface ConsumedChallenge {
   /** Undefined when the token is unknown, expired or already used. */
-  user: { id: number; username: string; totp: TotpState | undefined } | undefined
+  user:
+    | {
+        id: number
+        username: string
+        totp: TotpState | undefined
+        /** Set when the account is banned now (see db/bans.ts); `until` null: no end. */
+        ban?: { until: Date | null }
+      }
+    | undefined
   address: AttemptCount | undefined
   account: AttemptCount | undefined
 }
@@ -307,7 +323,9 @@ export async function consumeChallenge(
     ),
     addr as (${addressCount}),
     acct as (${accountCount})
-    select u.id, u.username, t.user_id as totp_user, t.secret, t.enabled_at is not null as enabled,
+    select users.id, users.username, ${bannedAt(new Date(nowMs))} as banned,
+      (extract(epoch from users.banned_until) * 1000)::float8 as banned_until_ms,
+      t.user_id as totp_user, t.secret, t.enabled_at is not null as enabled,
       t.last_used_step, cardinality(t.recovery_codes)::int as recovery_codes_left,
       addr.attempts as address_attempts, addr.retry_after_seconds as address_retry,
       addr.block_started as address_started,
@@ -315,7 +333,7 @@ export async function consumeChallenge(
       acct.block_started as account_started
     from (select 1) as one
       left join ch on true
-      left join users u on u.id = ch.user_id
+      left join users on users.id = ch.user_id
       left join user_totp t on t.user_id = ch.user_id
       left join addr on true left join acct on true`)
   const [row] = rowsOf<ChallengeRow>(result)
@@ -332,7 +350,22 @@ export async function consumeChallenge(
           pendingAt: null,
         }
   return {
-    user: row.id === null ? undefined : { id: row.id, username: row.username as string, totp },
+    user:
+      row.id === null
+        ? undefined
+        : {
+            id: row.id,
+            username: row.username as string,
+            totp,
+            ...(row.banned === true
+              ? {
+                  ban: {
+                    until:
+                      row.banned_until_ms === null ? null : new Date(Number(row.banned_until_ms)),
+                  },
+                }
+              : {}),
+          },
     address: attemptCountOf(row.address_attempts, row.address_retry, row.address_started),
     account: attemptCountOf(row.account_attempts, row.account_retry, row.account_started),
   }
@@ -341,6 +374,8 @@ export async function consumeChallenge(
 interface ChallengeRow {
   id: number | null
   username: string | null
+  banned: boolean | null
+  banned_until_ms: number | string | null
   totp_user: number | null
   secret: string | null
   enabled: boolean | null

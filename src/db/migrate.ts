@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url'
 import type { NeonQueryFunction } from '@neondatabase/serverless'
 import { usernameKey, usernameSkeleton } from '../auth/credentials'
 import type { DatabaseHandle } from './client'
+import type { UserRef } from './users'
 
 /** drizzle-kit's output folder, resolved from this file so it works from any working directory. */
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url))
@@ -120,7 +121,7 @@ export async function stageUsernameKeys(query: Query): Promise<void> {
   if (!state?.has_users) return
   const rows = (await query(
     'select id, username from users where username is not null order by id',
-  )) as { id: number; username: string }[]
+  )) as UserRef[]
   const skeletons = new Set<string>()
   const staged = rows.map(({ id, username }) => {
     const skeleton = usernameSkeleton(username)

@@ -25,6 +25,11 @@ const timestamptz = (name: string) => timestamp(name, { withTimezone: true })
  * logout, a password change and deletion move it forward. New rows get the epoch (every token of
  * ours is later). It is NULL only for rows adopted from the Python service whose sessions were
  * never ended: those alone still accept the Python service's tokens, which carry no `iat`.
+ *
+ * `last_login_at` is set by the statement that starts a login's session. A ban (see db/bans.ts)
+ * is `banned_at` with `ban_reason` and an optional end, `banned_until`: the account is banned
+ * while `banned_at` is set and `banned_until` is NULL or still ahead; an unban clears all three.
+ * All four are NULL on rows adopted from the Python service, whose table had none of them.
  */
 export const users = pgTable(
   'users',
@@ -38,8 +43,13 @@ export const users = pgTable(
     createdAt: timestamptz('created_at').notNull().defaultNow(),
     updatedAt: timestamptz('updated_at').notNull().defaultNow(),
     tokensValidAfter: timestamptz('tokens_valid_after').default(sql`'epoch'`),
+    lastLoginAt: timestamptz('last_login_at'),
+    bannedAt: timestamptz('banned_at'),
+    bannedUntil: timestamptz('banned_until'),
+    banReason: text('ban_reason'),
   },
   (t) => [
+    index('users_created_at_id_idx').on(t.createdAt, t.id),
     uniqueIndex('users_username_key_key').on(t.usernameKey),
     uniqueIndex('users_username_skeleton_key').on(t.usernameSkeleton),
   ],

@@ -12,26 +12,22 @@ import {
   sql,
   type WithSubquery,
 } from 'drizzle-orm'
-import { usernameKey } from '../auth/credentials'
+import { notBannedAt } from './bans'
 import type { Database } from './client'
-import { refreshTokens, users } from './schema'
+import { type RefreshToken, refreshTokens, type User, users } from './schema'
 import {
   type AttemptCount,
   type AttemptLimit,
+  type AttemptReset,
   attemptCountOf,
+  attemptResetQueries,
   attemptUpsert,
   NO_ATTEMPT,
 } from './throttle'
+import { type HashReplacement, recordLoginQuery, type TokenHolder, type UserRef } from './users'
 
-/** Which account a token names: by id (our tokens' `uid`) or by username (the Python service's tokens). */
-export type HolderKey = { id: number } | { username: string }
-
-/** What the revocation check needs to know about an account. */
-export interface TokenHolder {
-  id: number
-  username: string
-  tokensValidAfter: Date | null
-}
+/** Which account to read: by id, or by the key of its username (`usernameKey`, computed by the caller). */
+export type AccountKey = { id: number } | { usernameKey: string }
 
 /** The first token of a new family (a login). */
 export interface NewSession {
@@ -63,13 +59,8 @@ export interface Rotation {
 }
 
 /** The account behind a successful rotation, and when its session began. */
-export interface RotatedSession {
-  userId: number
-  username: string
-  sessionStartedAt: Date
-  /** The session's `amr` column: null for rows written before it existed (password logins). */
-  amr: string | null
-}
+export type RotatedSession = Pick<RefreshToken, 'userId' | 'sessionStartedAt' | 'amr'> &
+  Pick<User, 'username'>
 
 /** What {@link rotateRefreshToken} did. */
 export type RotationResult =
@@ -83,14 +74,10 @@ export type RotationResult =
  * A stored refresh token, as the reuse check sees it: the row of the presented token (`exact`),
  * or, when that row is gone, a row of the family the token names (one not revoked if any is).
  */
-export interface StoredRefreshToken {
-  exact: boolean
-  familyId: string
-  userId: number
-  expiresAt: Date
-  consumedAt: Date | null
-  revokedAt: Date | null
-}
+export type StoredRefreshToken = { exact: boolean } & Pick<
+  RefreshToken,
+  'familyId' | 'userId' | 'expiresAt' | 'consumedAt' | 'revokedAt'
+>
 
 /** A timestamp parameter typed for Postgres, so every driver sends it the same way. */
 const at = (moment: Date): SQL => sql`${moment.toISOString()}::timestamptz`
@@ -98,20 +85,20 @@ const at = (moment: Date): SQL => sql`${moment.toISOString()}::timestamptz`
 /** The first moment after the user's cut-off (NULL when there is none; `greatest` skips NULLs). */
 const afterCutOff = sql`${users.tokensValidAfter} + interval '1 millisecond'`
 
-/** `key` as a condition on `users` (a username is compared by its key). */
-export function holderCondition(key: HolderKey): SQL | undefined {
-  return 'id' in key ? eq(users.id, key.id) : eq(users.usernameKey, usernameKey(key.username))
+/** `key` as a condition on `users`. */
+export function accountCondition(key: AccountKey): SQL | undefined {
+  return 'id' in key ? eq(users.id, key.id) : eq(users.usernameKey, key.usernameKey)
 }
 
 /** Loads what the revocation check needs, or undefined when the account no longer exists. */
 export async function findTokenHolder(
   db: Database,
-  key: HolderKey,
+  key: AccountKey,
 ): Promise<TokenHolder | undefined> {
   const rows = await db
     .select({ id: users.id, username: users.username, tokensValidAfter: users.tokensValidAfter })
     .from(users)
-    .where(holderCondition(key))
+    .where(accountCondition(key))
     .limit(1)
   return rows[0]
 }
@@ -122,14 +109,18 @@ export async function findTokenHolder(
  * deleted meanwhile), and the session starts at least a millisecond after the user's
  * `tokens_valid_after`, so a login in the same millisecond as a logout, or on an instance whose
  * clock lags the one that logged out, is not born dead.
- * `alongside` are data-modifying `WITH` queries run in the same statement (a login's throttle
- * reset, a rehash), so that they cost no round trip of their own.
- * @returns when the session began, or undefined when the user no longer exists (nothing written).
+ * The same statement applies `alongside.reset` (the login's throttle reset) and records the login
+ * on the account (`last_login_at`, and `alongside.rehash`: a fresh hash of the password just
+ * verified, stored only if the verified one is still there; see `recordLoginQuery`), so that they
+ * cost no round trip of their own. An account banned since the login read it gets no session, and
+ * its row is left as it was.
+ * @returns when the session began, or undefined when the user no longer exists or is banned
+ * (nothing written).
  */
-export async function insertSession(
+export async function startSession(
   db: Database,
   s: NewSession,
-  alongside: WithSubquery[] = [],
+  alongside: { reset?: AttemptReset | undefined; rehash?: HashReplacement | undefined } = {},
 ): Promise<Date | undefined> {
   const pruned = db.$with('pruned').as(
     db
@@ -142,8 +133,12 @@ export async function insertSession(
       )
       .returning({ tokenHash: refreshTokens.tokenHash }),
   )
+  const recorded = db
+    .$with('login_recorded')
+    .as(recordLoginQuery(db, s.userId, s.now, alongside.rehash))
+  const queries: WithSubquery[] = [pruned, recorded, ...attemptResetQueries(db, alongside.reset)]
   const rows = await db
-    .with(pruned, ...alongside)
+    .with(...queries)
     .insert(refreshTokens)
     .select((qb) =>
       qb
@@ -160,7 +155,7 @@ export async function insertSession(
           amr: sql`${s.amr}::text`.as('amr'),
         })
         .from(users)
-        .where(eq(users.id, s.userId)),
+        .where(and(eq(users.id, s.userId), notBannedAt(s.now))),
     )
     .returning({ sessionStartedAt: refreshTokens.sessionStartedAt })
   return rows[0]?.sessionStartedAt
@@ -373,18 +368,17 @@ export async function revokeFamilyOf(
  * all the user's refresh tokens, or does neither if the user is gone. The new cut-off is `now`, but
  * at least a millisecond after the old one: tokens and sessions begun since the old cut-off are
  * dated at least that late (see `TokenSubject` in auth/tokens.ts), and this cut must reach them.
- * `extra` may change other columns of the same row in the same statement (a new password hash);
- * `expectedHash`, when given, makes the whole change conditional on the stored hash (compare-and-set).
- * `alongside` are data-modifying `WITH` queries run in the same statement (the throttle reset of a
- * confirmed password).
+ * `change`, when given, also replaces the password hash, and makes the whole change conditional on
+ * the stored hash being its `expectedHash` (compare-and-set). `reset` (the throttle reset of a
+ * confirmed password) is applied by the same statement.
  * @returns whether the user row was changed.
  */
 export async function endSessions(
   db: Database,
   userId: number,
   now: Date,
-  change: { newHash: string; expectedHash: string } | undefined = undefined,
-  alongside: WithSubquery[] = [],
+  change: HashReplacement | undefined = undefined,
+  reset: AttemptReset | undefined = undefined,
 ): Promise<boolean> {
   const ended = await endSessionsWhere(
     db,
@@ -394,9 +388,28 @@ export async function endSessions(
     ),
     now,
     change === undefined ? {} : { hashedPassword: change.newHash },
-    alongside,
+    attemptResetQueries(db, reset),
   )
   return ended !== undefined
+}
+
+/** Columns of `users` that may change in the statement that ends a user's sessions. */
+export type SessionEndingChange = Partial<
+  Pick<typeof users.$inferInsert, 'hashedPassword' | 'bannedAt' | 'bannedUntil' | 'banReason'>
+>
+
+/**
+ * Ends every session of a user as {@link endSessions} does, and makes `change` to the same row in
+ * the same statement, unconditionally (an administrator's ban, or new password).
+ * @returns the user, or undefined when there is none (nothing written).
+ */
+export function endSessionsChanging(
+  db: Database,
+  userId: number,
+  now: Date,
+  change: SessionEndingChange,
+): Promise<UserRef | undefined> {
+  return endSessionsWhere(db, eq(users.id, userId), now, change, [])
 }
 
 /**
@@ -410,7 +423,7 @@ export function endSessionsOfFamily(
   db: Database,
   familyId: string,
   now: Date,
-): Promise<{ id: number; username: string } | undefined> {
+): Promise<UserRef | undefined> {
   const live = db
     .select({ userId: refreshTokens.userId })
     .from(refreshTokens)
@@ -432,9 +445,9 @@ async function endSessionsWhere(
   db: Database,
   which: SQL | undefined,
   now: Date,
-  extra: { hashedPassword?: string },
+  extra: SessionEndingChange,
   alongside: WithSubquery[],
-): Promise<{ id: number; username: string } | undefined> {
+): Promise<UserRef | undefined> {
   const changed = db.$with('changed').as(
     db
       .update(users)

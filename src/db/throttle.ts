@@ -1,5 +1,17 @@
-import { and, eq, gt, inArray, isNull, lt, lte, or, type SQL, sql } from 'drizzle-orm'
-import type { Database } from './client'
+import {
+  and,
+  eq,
+  gt,
+  inArray,
+  isNull,
+  lt,
+  lte,
+  or,
+  type SQL,
+  sql,
+  type WithSubquery,
+} from 'drizzle-orm'
+import { type Database, rowsOf } from './client'
 import { authThrottle as t } from './schema'
 
 /** A counter's state right after an attempt was counted. */
@@ -71,14 +83,39 @@ export function attemptUpsert(
       coalesce(auth_throttle.blocked_until = ${lockEnd}, false) as block_started`
 }
 
+/** Counts one attempt against `key` on its own (one statement); see {@link attemptUpsert}. */
+export async function countAttempt(
+  db: Database,
+  key: string,
+  limit: AttemptLimit,
+  nowMs: number,
+): Promise<AttemptCount | undefined> {
+  const [row] = rowsOf<AttemptRow>(await db.execute(attemptUpsert(sql`${key}`, limit, nowMs)))
+  return row && attemptCountOf(row.attempts, row.retry_after_seconds, row.block_started)
+}
+
+/**
+ * What a confirmed password undoes in the counters: the account's count is forgotten and the
+ * attempt counted against the address is given back. It rides on the statement that acts on the
+ * success (starting the session, changing the password, deleting the account), so a success costs
+ * no round trip of its own.
+ */
+export interface AttemptReset {
+  /** The key whose count is forgotten (the account's). */
+  clear: string
+  /** The key that gets its attempt back (the address's); none when the address is unknown. */
+  release: string | undefined
+  nowMs: number
+}
+
 /** The DELETE that forgets a key's attempts (a successful login resets its account), as a `WITH` query. */
-export const clearAttemptsQuery = (db: Database, key: string) => db.delete(t).where(eq(t.key, key))
+const clearAttemptsQuery = (db: Database, key: string) => db.delete(t).where(eq(t.key, key))
 
 /**
  * The UPDATE that takes back one attempt counted in the current window of a key that is not
  * blocked, so that successful logins do not use up an address's allowance.
  */
-export function releaseAttemptQuery(db: Database, key: string, nowMs: number) {
+function releaseAttemptQuery(db: Database, key: string, nowMs: number) {
   const now = new Date(nowMs)
   return db
     .update(t)
@@ -91,6 +128,46 @@ export function releaseAttemptQuery(db: Database, key: string, nowMs: number) {
         or(isNull(t.blockedUntil), lte(t.blockedUntil, now)),
       ),
     )
+}
+
+/**
+ * The data-modifying `WITH` queries of a reset, for the statement that carries it (used by the
+ * statements of db/ only; callers hand an {@link AttemptReset} in).
+ */
+export function attemptResetQueries(db: Database, reset: AttemptReset | undefined): WithSubquery[] {
+  if (reset === undefined) return []
+  const queries: WithSubquery[] = [
+    db.$with('throttle_reset').as(clearAttemptsQuery(db, reset.clear).returning()),
+  ]
+  if (reset.release !== undefined) {
+    queries.push(
+      db
+        .$with('throttle_release')
+        .as(releaseAttemptQuery(db, reset.release, reset.nowMs).returning()),
+    )
+  }
+  return queries
+}
+
+/**
+ * What a correct password gives back while a second factor is still due: one attempt off each key
+ * (the account's, the address's), as a success would, but without forgetting the account's count.
+ * The statement that stores the login waiting for its second factor applies it.
+ */
+export interface AttemptRelease {
+  keys: string[]
+  nowMs: number
+}
+
+/** The data-modifying `WITH` queries of a release, for the statement that carries it (db/ only). */
+export function attemptReleaseQueries(
+  db: Database,
+  release: AttemptRelease | undefined,
+): WithSubquery[] {
+  if (release === undefined) return []
+  return release.keys.map((key, i) =>
+    db.$with(`throttle_release_${i}`).as(releaseAttemptQuery(db, key, release.nowMs).returning()),
+  )
 }
 
 /**

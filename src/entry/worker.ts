@@ -1,5 +1,8 @@
+import argon2Wasm from '@phi-ag/argon2/argon2.wasm'
 import type { ExecutionContext } from 'hono'
 import { type createApp, createAppFromConfig } from '../app'
+import { createPasswordHasher } from '../auth/password'
+import { cacheApiHolderCache, type SharedHolderCache } from '../auth/revocation-shared'
 import { ConfigError, parseConfig } from '../config'
 import { openNeonHttp } from '../db/drivers/neon-http'
 import { createLogger } from '../logger'
@@ -17,12 +20,24 @@ let reported: string | undefined
  * once per isolate (again only if the runtime hands over a different `env`). The Worker speaks to
  * its database through Neon's HTTP driver only; `DB_DRIVER` defaults to `neon-http` here and
  * anything else is a configuration error. Migrations are not run here: see `bun run db:migrate`.
+ * Passwords hash on libargon2 in WebAssembly, imported statically: workerd compiles no
+ * WebAssembly from bytes at run time, and this keeps the module out of the Bun and Node paths.
  */
 function appFor(env: Env): Promise<App> {
   if (built?.env === env) return built.app
   const app = buildApp(env)
   built = { env, app }
   return app
+}
+
+/**
+ * The revocation cache the isolates of one data center share (`caches.default`): isolates are
+ * many and short-lived, so each alone would ask the database about every account it meets.
+ * Undefined where the runtime has no such cache (this entry run in process by tests).
+ */
+function dataCenterCache(): SharedHolderCache | undefined {
+  const cache = (globalThis as { caches?: { default?: Cache } }).caches?.default
+  return cache === undefined ? undefined : cacheApiHolderCache(cache)
 }
 
 async function buildApp(env: Env): Promise<App> {
@@ -37,6 +52,12 @@ async function buildApp(env: Env): Promise<App> {
   const { db } = openNeonHttp(config.database.url, config.database.fetchEndpoint)
   return createAppFromConfig(config, {
     db,
+    passwords: createPasswordHasher({
+      params: config.argon2,
+      engine: 'wasm',
+      wasmModule: argon2Wasm,
+    }),
+    sharedRevocationCache: dataCenterCache(),
     logger,
     clientAddress: cloudflareClientAddress,
     platformAddress: true,

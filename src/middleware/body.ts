@@ -1,5 +1,5 @@
 import { createMiddleware } from 'hono/factory'
-import { ApiError, validationError } from '../errors'
+import { unsupportedMediaType, validationError } from '../http/answers'
 import type { AppEnv } from '../types'
 
 const JSON_TYPE = /^application\/(?:[\w.-]+\+)?json$/i
@@ -18,7 +18,7 @@ export const requireJson = <E extends AppEnv = AppEnv>() =>
   createMiddleware<E>((c, next) =>
     c.var.limitBody(c, async () => {
       if (!JSON_TYPE.test(mediaType(c.req.header('content-type')))) {
-        throw new ApiError(415, 'Content-Type must be application/json')
+        throw unsupportedMediaType('json')
       }
       try {
         await c.req.json()
@@ -40,7 +40,7 @@ export const requireForm = (malformed: () => Error) =>
   createMiddleware<AppEnv>((c, next) =>
     c.var.limitBody(c, async () => {
       if (!FORM_TYPES.has(mediaType(c.req.header('content-type')))) {
-        throw new ApiError(415, 'Content-Type must be application/x-www-form-urlencoded')
+        throw unsupportedMediaType('form')
       }
       try {
         await c.req.formData()

@@ -36,6 +36,13 @@ function registerSecuritySchemes<E extends Env>(app: OpenAPIHono<E>): void {
       'The OAuth2 password grant (RFC 6749 §4.3) at `POST /token`, for first-party clients.',
     flows: { password: { tokenUrl: '/token', scopes: {} } },
   })
+  app.openAPIRegistry.registerComponent('securitySchemes', 'adminKey', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'admin API key',
+    description:
+      'An admin API key (`eak_...`) whose SHA-256 is listed in ADMIN_API_KEYS, sent as `Authorization: Bearer <key>`. A user access token is refused (403).',
+  })
   app.openAPIRegistry.registerComponent('securitySchemes', 'introspectionClient', {
     type: 'http',
     scheme: 'basic',
@@ -56,6 +63,11 @@ function buildOpenApiDocument<E extends Env>(app: OpenAPIHono<E>): OpenApiDocume
       { name: 'accounts', description: 'Registration' },
       { name: 'tokens', description: 'Logging in and validating access tokens' },
       { name: 'mfa', description: 'Two-factor login: TOTP enrolment and recovery codes' },
+      {
+        name: 'admin',
+        description:
+          'Finding and managing accounts, for operators: off unless ADMIN_API_KEYS is set; every action is logged',
+      },
     ],
   })
   for (const item of Object.values(document.paths ?? {})) {

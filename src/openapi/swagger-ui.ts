@@ -1,6 +1,5 @@
-import { type Context, Hono } from 'hono'
+import { Hono } from 'hono'
 import { etag } from 'hono/etag'
-import { SWAGGER_UI_CSS, SWAGGER_UI_JS, SWAGGER_UI_LICENSE } from './swagger-ui-assets.gen'
 
 /** Where Swagger UI is served. */
 export const DOCS_PATH = '/docs'
@@ -47,17 +46,62 @@ const PAGE_CSP = [
   "frame-ancestors 'none'",
 ].join('; ')
 
-const ASSET_CACHE = 'public, max-age=86400'
+/** swagger-ui-dist's files that /docs serves, with their content types. */
+export const SWAGGER_UI_FILES: Readonly<Record<string, string>> = Object.freeze({
+  'swagger-ui-bundle.js': 'text/javascript; charset=utf-8',
+  'swagger-ui.css': 'text/css; charset=utf-8',
+  'swagger-ui-bundle.js.LICENSE.txt': 'text/plain; charset=utf-8',
+})
+
+/** The headers of those files, whoever serves them (the app, or Workers Static Assets' `_headers`). */
+export const SWAGGER_UI_ASSET_HEADERS = Object.freeze({
+  'Cache-Control': 'public, max-age=86400',
+  'X-Content-Type-Options': 'nosniff',
+})
+
+interface PackageFile {
+  body: Uint8Array<ArrayBuffer>
+  etag: string
+}
+
+const packageFiles = new Map<string, Promise<PackageFile | null>>()
 
 /**
- * `GET /docs`: Swagger UI on the service's own origin. The assets are compiled into the app (see
- * scripts/embed-swagger-ui.ts), so the page works offline and on every runtime, with no CDN and no
- * file-system access; a strict Content-Security-Policy keeps it on this origin.
+ * A swagger-ui-dist file read from the installed package, once per process, with a strong ETag
+ * (SHA-256); null where there is no file system (Workers: Static Assets serve these files before
+ * the Worker runs, see scripts/swagger-ui-assets.ts).
+ */
+function packageFile(file: string): Promise<PackageFile | null> {
+  let pending = packageFiles.get(file)
+  if (pending === undefined) {
+    pending = readPackageFile(file)
+    packageFiles.set(file, pending)
+  }
+  return pending
+}
+
+async function readPackageFile(file: string): Promise<PackageFile | null> {
+  if (typeof process === 'undefined' || typeof process.getBuiltinModule !== 'function') return null
+  const { createRequire } = process.getBuiltinModule('node:module')
+  const { readFileSync } = process.getBuiltinModule('node:fs')
+  const body = new Uint8Array(
+    readFileSync(createRequire(import.meta.url).resolve(`swagger-ui-dist/${file}`)),
+  )
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', body))
+  const base64url = btoa(String.fromCharCode(...digest))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+  return { body, etag: `"${base64url.slice(0, 27)}"` }
+}
+
+/**
+ * `GET /docs`: Swagger UI on the service's own origin, so the page works offline, with no CDN; a
+ * strict Content-Security-Policy keeps it on this origin. The page and its initializer come from
+ * here; swagger-ui-dist's bundle and stylesheet come from the installed package on Bun and Node,
+ * and from Workers Static Assets on Workers (kept out of the Worker's script).
  */
 export function swaggerUiRoutes() {
-  const asset = (body: string, type: string, tag: string) => (c: Context) =>
-    c.body(body, 200, { 'Content-Type': type, 'Cache-Control': ASSET_CACHE, ETag: tag })
-  return new Hono()
+  const app = new Hono()
     .use(`${DOCS_PATH}/*`, etag())
     .get(DOCS_PATH, (c) => {
       c.header('Content-Security-Policy', PAGE_CSP)
@@ -69,16 +113,16 @@ export function swaggerUiRoutes() {
       c.header('Cache-Control', 'no-cache')
       return c.body(INITIALIZER, 200, { 'Content-Type': 'text/javascript; charset=utf-8' })
     })
-    .get(
-      `${DOCS_PATH}/swagger-ui-bundle.js`,
-      asset(SWAGGER_UI_JS.text, 'text/javascript; charset=utf-8', SWAGGER_UI_JS.etag),
-    )
-    .get(
-      `${DOCS_PATH}/swagger-ui.css`,
-      asset(SWAGGER_UI_CSS.text, 'text/css; charset=utf-8', SWAGGER_UI_CSS.etag),
-    )
-    .get(
-      `${DOCS_PATH}/swagger-ui-bundle.js.LICENSE.txt`,
-      asset(SWAGGER_UI_LICENSE.text, 'text/plain; charset=utf-8', SWAGGER_UI_LICENSE.etag),
-    )
+  for (const [file, type] of Object.entries(SWAGGER_UI_FILES)) {
+    app.get(`${DOCS_PATH}/${file}`, async (c) => {
+      const found = await packageFile(file)
+      if (found === null) return c.notFound()
+      return c.body(found.body, 200, {
+        ...SWAGGER_UI_ASSET_HEADERS,
+        'Content-Type': type,
+        ETag: found.etag,
+      })
+    })
+  }
+  return app
 }

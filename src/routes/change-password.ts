@@ -1,12 +1,24 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { LOGIN_LIMITS, passwordProblem } from '../auth/credentials'
-import { validationError } from '../errors'
+import {
+  accountChanged,
+  bearerRefusals,
+  documented,
+  documentedValidation,
+  incorrectCode,
+  incorrectPassword,
+  mfaUnavailable,
+  secondFactorMissing,
+  secondFactorRefused,
+  tooManyRequests,
+  unsupportedMediaType,
+  validationError,
+} from '../http/answers'
+import { requireAccount, requireJsonBody } from '../http/current-user'
+import { createRouter } from '../http/router'
+import { secondFactorFields, text } from '../http/schemas'
 import type { AppServices } from '../types'
-import { requireAccount, requireJsonBody } from './current-user'
-import { accountChanged, confirmPassword, throttledResponse } from './me'
-import { createRouter } from './router'
-import { ErrorSchema, jsonContent, text, ValidationErrorSchema } from './schemas'
-import { confirmSecondFactor, secondFactorFields, secondFactorOf } from './second-factor'
+import { changePassword } from '../use-cases/account'
 
 const INPUT_BOUND = 4096
 
@@ -20,6 +32,10 @@ const ChangePasswordSchema = z
     ...secondFactorFields,
   })
   .openapi('ChangePasswordRequest')
+
+/** The 422 of a new password that breaks a registration rule. */
+const newPasswordRefused = (problem: string) =>
+  validationError([{ loc: ['body', 'new_password'], msg: problem, type: 'value_error' }])
 
 /** `PUT /me/password`: replaces the password and ends every session. */
 export function changePasswordRoutes(deps: AppServices) {
@@ -37,45 +53,48 @@ export function changePasswordRoutes(deps: AppServices) {
     },
     responses: {
       204: { description: 'Changed; every session ended' },
-      401: jsonContent(ErrorSchema, 'No token, or an invalid, expired or revoked one'),
-      403: jsonContent(
-        ErrorSchema,
+      401: bearerRefusals('No token, or an invalid, expired or revoked one'),
+      403: documented(
         'The current password is wrong, or TOTP is on and the code is missing or wrong',
+        incorrectPassword(),
+        secondFactorMissing(),
+        incorrectCode(),
       ),
-      409: jsonContent(ErrorSchema, 'The password changed during the request'),
-      415: jsonContent(ErrorSchema, 'The body is not JSON'),
-      422: jsonContent(ValidationErrorSchema, 'A missing field, or a new password breaking a rule'),
-      429: throttledResponse,
+      409: documented('The password changed during the request', accountChanged()),
+      415: documented('The body is not JSON', unsupportedMediaType('json')),
+      422: documentedValidation(
+        'A missing field, or a new password breaking a rule',
+        validationError([
+          { loc: ['body', 'current_password'], msg: 'Field required', type: 'missing' },
+        ]),
+        newPasswordRefused(passwordProblem('short', 'alice') ?? ''),
+      ),
+      429: documented(
+        'Too many failed password attempts for this account or from this address; see Retry-After',
+        tooManyRequests('password', 900),
+      ),
+      503: documented('TOTP is on and two-factor login is off on this service', mfaUnavailable()),
     },
   })
 
   return createRouter().openapi(route, async (c) => {
     const account = c.get('account')
-    const body = c.req.valid('json')
-    const { current_password, new_password } = body
+    const { current_password, new_password, otp, recovery_code } = c.req.valid('json')
     const problem = passwordProblem(new_password, account.username)
-    if (problem !== null) {
-      throw validationError([{ loc: ['body', 'new_password'], msg: problem, type: 'value_error' }])
+    if (problem !== null) throw newPasswordRefused(problem)
+    const attempt = { log: c.get('logger'), address: deps.limitAddress(c) }
+    const outcome = await changePassword(deps, attempt, account, current_password, new_password, {
+      otp,
+      recoveryCode: recovery_code,
+    })
+    if (!outcome.ok) {
+      if (outcome.reason === 'throttled') {
+        throw tooManyRequests('password', outcome.retryAfterSeconds)
+      }
+      if (outcome.reason === 'wrong_password') throw incorrectPassword()
+      if (outcome.reason === 'account_changed') throw accountChanged()
+      throw secondFactorRefused(outcome.reason)
     }
-    const factor = secondFactorOf(deps, account, body)
-    const request = { log: c.get('logger'), address: deps.limitAddress(c) }
-    const resets = await confirmPassword(
-      deps,
-      request,
-      account,
-      current_password,
-      'password_change_fail',
-    )
-    await confirmSecondFactor(deps, request, account, factor, 'password_change_fail')
-    const newHash = await deps.passwords.hash(new_password)
-    const changed = await deps.sessions.endAll(
-      account.id,
-      { expectedHash: account.hashedPassword, newHash },
-      resets,
-    )
-    if (!changed) throw accountChanged()
-    deps.revocation.forget(account)
-    deps.logger.info('password_changed', { user_id: account.id })
     return c.body(null, 204)
   })
 }

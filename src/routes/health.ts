@@ -1,10 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import { sql } from 'drizzle-orm'
 import { databaseUnavailableCode } from '../db/errors'
-import { ApiError } from '../errors'
+import { ping } from '../db/ping'
+import { databaseUnavailable, documented } from '../http/answers'
+import { createRouter } from '../http/router'
+import { jsonContent } from '../http/schemas'
 import type { AppServices } from '../types'
-import { createRouter } from './router'
-import { ErrorSchema, jsonContent } from './schemas'
 
 const StatusSchema = z.object({ status: z.literal('ok') }).openapi('HealthStatus')
 
@@ -23,7 +23,7 @@ const ready = createRoute({
   summary: 'Readiness: the database answers `select 1` in time',
   responses: {
     200: jsonContent(StatusSchema, 'Ready to serve'),
-    503: jsonContent(ErrorSchema, 'The database is unreachable or too slow'),
+    503: documented('The database is unreachable or too slow', databaseUnavailable()),
   },
 })
 
@@ -37,7 +37,7 @@ export function healthRoutes(deps: AppServices) {
     .openapi(live, (c) => c.json({ status: 'ok' as const }, 200))
     .openapi(ready, async (c) => {
       try {
-        await withDeadline(deps.db.execute(sql`select 1`), deps.security.readyTimeoutMs)
+        await withDeadline(ping(deps.db), deps.security.readyTimeoutMs)
       } catch (error) {
         c.get('logger').warn('db_unavailable', {
           probe: 'readyz',
@@ -46,7 +46,7 @@ export function healthRoutes(deps: AppServices) {
               ? 'probe_timeout'
               : (databaseUnavailableCode(error) ?? 'error'),
         })
-        throw new ApiError(503, 'Database unavailable')
+        throw databaseUnavailable()
       }
       return c.json({ status: 'ok' as const }, 200)
     })

@@ -3,12 +3,21 @@ import { createMiddleware } from 'hono/factory'
 import { type AccessClaims, InvalidTokenError } from '../auth/tokens'
 import type { IntrospectionClient } from '../config'
 import { ApiError } from '../errors'
+import {
+  documented,
+  documentedOAuth,
+  invalidClient,
+  malformedForm,
+  notFound,
+  oauthError,
+  revocationUnavailable,
+  unsupportedMediaType,
+} from '../http/answers'
+import { ensureNotRevoked } from '../http/bearer'
+import { createRouter } from '../http/router'
+import { jsonContent } from '../http/schemas'
 import { requireForm } from '../middleware/body'
 import type { AppEnv, AppServices } from '../types'
-import { malformedForm, OAuthErrorSchema, oauthError } from './oauth'
-import { createRouter } from './router'
-import { ErrorSchema, jsonContent } from './schemas'
-import { ensureNotRevoked } from './validate'
 
 const IntrospectRequestSchema = z
   .object({
@@ -71,26 +80,17 @@ const introspectRoute = (clients: readonly IntrospectionClient[]) =>
     },
     responses: {
       200: jsonContent(IntrospectionSchema, 'What the token is, or `{"active": false}`'),
-      400: jsonContent(OAuthErrorSchema, 'No token parameter, or a malformed form'),
-      401: {
-        ...jsonContent(ErrorSchema, 'No client credentials, or wrong ones'),
-        headers: z.object({
-          'WWW-Authenticate': z.string().openapi({ example: 'Basic realm="introspect"' }),
-        }),
-      },
-      404: jsonContent(ErrorSchema, 'Introspection is off (no INTROSPECTION_CLIENTS)'),
-      415: jsonContent(ErrorSchema, 'The body is not a form'),
-      503: jsonContent(ErrorSchema, 'The revocation status could not be read just now'),
+      400: documentedOAuth(
+        'No token parameter, or a malformed form',
+        oauthError('invalid_request', 'token is required'),
+        malformedForm(),
+      ),
+      401: documented('No client credentials, or wrong ones', invalidClient()),
+      404: documented('Introspection is off (no INTROSPECTION_CLIENTS)', notFound()),
+      415: documented('The body is not a form', unsupportedMediaType('form')),
+      503: documented('The revocation status could not be read just now', revocationUnavailable()),
     },
   })
-
-const unauthorizedClient = () =>
-  new ApiError(
-    401,
-    'Invalid client credentials',
-    { 'WWW-Authenticate': 'Basic realm="introspect"', 'Cache-Control': 'no-store' },
-    { error: 'invalid_client' },
-  )
 
 const digest = async (value: string) =>
   new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(value)))
@@ -133,16 +133,16 @@ function basicCredentials(header: string | undefined): [string, string] | undefi
 /** 404 when introspection is off; 401 unless the request names a configured client and its secret. */
 function clientAuthentication(clients: readonly IntrospectionClient[]) {
   return createMiddleware<AppEnv>(async (c, next) => {
-    if (clients.length === 0) throw new ApiError(404, 'Not Found')
+    if (clients.length === 0) throw notFound()
     const credentials = basicCredentials(c.req.header('authorization'))
-    if (credentials === undefined) throw unauthorizedClient()
+    if (credentials === undefined) throw invalidClient()
     const [id, secret] = credentials
     const client = clients.find((k) => k.id === id)
     // An unknown id costs the same comparison as a wrong secret.
     const ok = await sameSecret(secret, client?.secret ?? '\u0000unknown client')
     if (client === undefined || !ok) {
       c.get('logger').warn('introspection_client_refused', {})
-      throw unauthorizedClient()
+      throw invalidClient()
     }
     await next()
   })

@@ -1,9 +1,9 @@
 import { createRoute } from '@hono/zod-openapi'
+import { bearerRefusals, invalidToken } from '../http/answers'
+import { requireAccount } from '../http/current-user'
+import { createRouter } from '../http/router'
 import type { AppServices } from '../types'
-import { requireAccount } from './current-user'
-import { createRouter } from './router'
-import { ErrorSchema, jsonContent } from './schemas'
-import { invalidToken } from './validate'
+import { logout } from '../use-cases/sessions'
 
 /** `POST /logout`: ends every session of the token's user. */
 export function logoutRoutes(deps: AppServices) {
@@ -18,16 +18,11 @@ export function logoutRoutes(deps: AppServices) {
     middleware: [requireAccount(deps)] as const,
     responses: {
       204: { description: 'Every session ended' },
-      401: jsonContent(ErrorSchema, 'No token, or an invalid, expired or revoked one'),
+      401: bearerRefusals('No token, or an invalid, expired or revoked one'),
     },
   })
   return createRouter().openapi(route, async (c) => {
-    const account = c.get('account')
-    if (!(await deps.sessions.endAll(account.id))) {
-      throw invalidToken()
-    }
-    deps.revocation.forget(account)
-    deps.logger.info('authn_logout', { user_id: account.id })
+    if (!(await logout(deps, c.get('account')))) throw invalidToken()
     return c.body(null, 204)
   })
 }

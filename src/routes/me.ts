@@ -1,15 +1,24 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import type { WithSubquery } from 'drizzle-orm'
 import { LOGIN_LIMITS } from '../auth/credentials'
-import { type Account, deleteAccount } from '../db/account'
-import { ApiError } from '../errors'
-import type { Logger } from '../logger'
+import {
+  accountChanged,
+  bearerRefusals,
+  documented,
+  documentedValidation,
+  incorrectCode,
+  incorrectPassword,
+  mfaUnavailable,
+  secondFactorMissing,
+  secondFactorRefused,
+  tooManyRequests,
+  unsupportedMediaType,
+  validationError,
+} from '../http/answers'
+import { requireAccount, requireJsonBody } from '../http/current-user'
+import { createRouter } from '../http/router'
+import { jsonContent, secondFactorFields, text } from '../http/schemas'
 import type { AppServices } from '../types'
-import { requireAccount, requireJsonBody } from './current-user'
-import { throttled } from './oauth'
-import { createRouter } from './router'
-import { ErrorSchema, jsonContent, text, ValidationErrorSchema } from './schemas'
-import { confirmSecondFactor, secondFactorFields, secondFactorOf } from './second-factor'
+import { deleteAccount } from '../use-cases/account'
 
 const MeSchema = z
   .object({
@@ -32,51 +41,7 @@ const DeleteMeSchema = z
   })
   .openapi('DeleteMeRequest')
 
-const unauthorized = jsonContent(ErrorSchema, 'No token, or an invalid, expired or revoked one')
-
-/** The 403 for a wrong current password, shared with `PUT /me/password`. */
-export const incorrectPassword = () => new ApiError(403, 'Incorrect password')
-
-/** The 429 of `PUT /me/password` and `DELETE /me`, shared with their OpenAPI documents. */
-export const throttledResponse = jsonContent(
-  ErrorSchema,
-  'Too many failed password attempts for this account or from this address; see Retry-After',
-)
-
-/** What {@link confirmPassword} needs of its request: the request's logger and the client's address. */
-export interface PasswordCheckRequest {
-  log: Logger
-  address: string | undefined
-}
-
-/**
- * Checks `current_password` for `PUT /me/password` and `DELETE /me` under the same throttle as the
- * password grant of `/token` (the account's and the address's failed-login counts): counted in one
- * statement before any hashing, a 429 with `Retry-After` while blocked. A wrong password is a 403,
- * logged as `failEvent`. On success it returns the `WITH` queries that reset the counts, for the
- * statement that makes the change, so that a success costs no round trip of its own.
- */
-export async function confirmPassword(
-  deps: AppServices,
-  { log, address }: PasswordCheckRequest,
-  account: Account,
-  password: string,
-  failEvent: string,
-): Promise<WithSubquery[]> {
-  const { verdict } = await deps.throttle.countLogin(account.username, address)
-  if (!verdict.allowed) {
-    throw throttled(log, verdict, account.id, failEvent, 'Too many failed password attempts')
-  }
-  if (!(await deps.passwords.verify(password, account.hashedPassword))) {
-    log.warn(failEvent, { user_id: account.id, reason: 'wrong_password' })
-    throw incorrectPassword()
-  }
-  return deps.throttle.loginSucceededQueries(account.id, address)
-}
-
-/** The 409 when the account changed between reading and writing it (a concurrent password change). */
-export const accountChanged = () =>
-  new ApiError(409, 'The account changed during the request; try again')
+const unauthorized = bearerRefusals('No token, or an invalid, expired or revoked one')
 
 /** `GET /me` and `DELETE /me`: the token's own account. */
 export function meRoutes(deps: AppServices) {
@@ -104,14 +69,25 @@ export function meRoutes(deps: AppServices) {
     responses: {
       204: { description: 'Deleted' },
       401: unauthorized,
-      403: jsonContent(
-        ErrorSchema,
+      403: documented(
         'The current password is wrong, or TOTP is on and the code is missing or wrong',
+        incorrectPassword(),
+        secondFactorMissing(),
+        incorrectCode(),
       ),
-      409: jsonContent(ErrorSchema, 'The password changed during the request'),
-      415: jsonContent(ErrorSchema, 'The body is not JSON'),
-      422: jsonContent(ValidationErrorSchema, 'No current_password'),
-      429: throttledResponse,
+      409: documented('The password changed during the request', accountChanged()),
+      415: documented('The body is not JSON', unsupportedMediaType('json')),
+      422: documentedValidation(
+        'No current_password',
+        validationError([
+          { loc: ['body', 'current_password'], msg: 'Field required', type: 'missing' },
+        ]),
+      ),
+      429: documented(
+        'Too many failed password attempts for this account or from this address; see Retry-After',
+        tooManyRequests('password', 900),
+      ),
+      503: documented('TOTP is on and two-factor login is off on this service', mfaUnavailable()),
     },
   })
 
@@ -124,24 +100,20 @@ export function meRoutes(deps: AppServices) {
       )
     })
     .openapi(remove, async (c) => {
-      const account = c.get('account')
-      const body = c.req.valid('json')
-      const { current_password } = body
-      const factor = secondFactorOf(deps, account, body)
-      const request = { log: c.get('logger'), address: deps.limitAddress(c) }
-      const resets = await confirmPassword(
-        deps,
-        request,
-        account,
-        current_password,
-        'account_delete_fail',
-      )
-      await confirmSecondFactor(deps, request, account, factor, 'account_delete_fail')
-      if (!(await deleteAccount(deps.db, account.id, account.hashedPassword, resets))) {
-        throw accountChanged()
+      const { current_password, otp, recovery_code } = c.req.valid('json')
+      const attempt = { log: c.get('logger'), address: deps.limitAddress(c) }
+      const outcome = await deleteAccount(deps, attempt, c.get('account'), current_password, {
+        otp,
+        recoveryCode: recovery_code,
+      })
+      if (!outcome.ok) {
+        if (outcome.reason === 'throttled') {
+          throw tooManyRequests('password', outcome.retryAfterSeconds)
+        }
+        if (outcome.reason === 'wrong_password') throw incorrectPassword()
+        if (outcome.reason === 'account_changed') throw accountChanged()
+        throw secondFactorRefused(outcome.reason)
       }
-      deps.revocation.forget(account)
-      deps.logger.info('user_deleted', { user_id: account.id })
       return c.body(null, 204)
     })
 }

@@ -1,19 +1,35 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { LOGIN_LIMITS } from '../auth/credentials'
-import type { Account } from '../db/account'
-import { ApiError, bearerChallenge } from '../errors'
-import type { AppServices } from '../types'
-import { requireAccount, requireJsonBody } from './current-user'
-import { confirmPassword, type PasswordCheckRequest, throttledResponse } from './me'
-import { createRouter } from './router'
-import { ErrorSchema, jsonContent, text, ValidationErrorSchema } from './schemas'
+import type { ApiError } from '../errors'
 import {
-  confirmSecondFactor,
+  bearerRefusals,
+  bothSecondFactors,
+  currentPasswordMissing,
+  documented,
+  documentedValidation,
   incorrectCode,
+  incorrectPassword,
+  invalidToken,
   mfaUnavailable,
-  secondFactorFields,
-  secondFactorOf,
-} from './second-factor'
+  noEnrolment,
+  secondFactorMissing,
+  secondFactorRefused,
+  tooManyRequests,
+  totpOff,
+  unsupportedMediaType,
+  validationError,
+} from '../http/answers'
+import { requireAccount, requireJsonBody } from '../http/current-user'
+import { createRouter } from '../http/router'
+import { jsonContent, secondFactorFields, text } from '../http/schemas'
+import type { AppServices } from '../types'
+import {
+  confirmEnrolment,
+  disableTotp,
+  replaceRecoveryCodes,
+  type StepUpRefusal,
+  startEnrolment,
+} from '../use-cases/mfa'
 
 const StepUpSchema = z
   .object({
@@ -56,36 +72,40 @@ const RecoveryCodesSchema = z
   })
   .openapi('RecoveryCodes')
 
-const unauthorized = jsonContent(ErrorSchema, 'No token, or an invalid, expired or revoked one')
-const unavailable = jsonContent(
-  ErrorSchema,
+const unauthorized = bearerRefusals('No token, or an invalid, expired or revoked one')
+const unavailable = documented(
   'Two-factor login is off on this service (no MFA_ENCRYPTION_KEY in production)',
+  mfaUnavailable(),
 )
-const stepUpForbidden = jsonContent(
-  ErrorSchema,
+const stepUpForbidden = documented(
   'The current password or the second factor is missing or wrong',
+  secondFactorMissing(),
+  currentPasswordMissing(),
+  incorrectPassword(),
+  incorrectCode(),
 )
+const notJson = documented('The body is not JSON', unsupportedMediaType('json'))
+const malformed = documentedValidation('A malformed field', bothSecondFactors('body'))
+const throttledResponse = documented(
+  'Too many failed password attempts for this account or from this address; see Retry-After',
+  tooManyRequests('password', 900),
+)
+const notOn = documented('TOTP is not on', totpOff())
 
-/**
- * The current password and the second factor of an account with TOTP on (re-enrolment, disabling,
- * new recovery codes), under the login throttle; the factor is used up with the throttle's reset.
- * Nothing is asked while TOTP is off.
- */
-async function stepUp(
-  deps: AppServices,
-  request: PasswordCheckRequest,
-  account: Account,
-  body: z.infer<typeof StepUpSchema>,
-  failEvent: string,
-): Promise<void> {
-  if (!account.totpEnabled) return
-  const factor = secondFactorOf(deps, account, body)
-  if (body.current_password === undefined) {
-    throw new ApiError(403, 'Two-factor authentication is on: send current_password too')
-  }
-  const resets = await confirmPassword(deps, request, account, body.current_password, failEvent)
-  await confirmSecondFactor(deps, request, account, factor, failEvent, resets)
+/** The answer to a TOTP change refused before it was made. */
+function stepUpRefused(outcome: StepUpRefusal): ApiError {
+  if (outcome.reason === 'throttled') return tooManyRequests('password', outcome.retryAfterSeconds)
+  if (outcome.reason === 'wrong_password') return incorrectPassword()
+  if (outcome.reason === 'current_password_missing') return currentPasswordMissing()
+  return secondFactorRefused(outcome.reason)
 }
+
+/** The step-up fields of a request, as the use cases read them. */
+const stepUpInput = (body: z.infer<typeof StepUpSchema>) => ({
+  currentPassword: body.current_password,
+  otp: body.otp,
+  recoveryCode: body.recovery_code,
+})
 
 /** The TOTP endpoints: enrolment, confirmation, disabling, recovery codes. */
 export function mfaRoutes(deps: AppServices) {
@@ -106,8 +126,8 @@ export function mfaRoutes(deps: AppServices) {
       200: jsonContent(EnrolmentSchema, 'The new secret, pending confirmation'),
       401: unauthorized,
       403: stepUpForbidden,
-      415: jsonContent(ErrorSchema, 'The body is not JSON'),
-      422: jsonContent(ValidationErrorSchema, 'A malformed field'),
+      415: notJson,
+      422: malformed,
       429: throttledResponse,
       503: unavailable,
     },
@@ -127,10 +147,13 @@ export function mfaRoutes(deps: AppServices) {
     responses: {
       200: jsonContent(RecoveryCodesSchema, 'TOTP is on; the recovery codes, shown once'),
       401: unauthorized,
-      403: jsonContent(ErrorSchema, 'The code is wrong'),
-      409: jsonContent(ErrorSchema, 'No enrolment in progress (none started, or it expired)'),
-      415: jsonContent(ErrorSchema, 'The body is not JSON'),
-      422: jsonContent(ValidationErrorSchema, 'No otp'),
+      403: documented('The code is wrong', incorrectCode()),
+      409: documented('No enrolment in progress (none started, or it expired)', noEnrolment()),
+      415: notJson,
+      422: documentedValidation(
+        'No otp',
+        validationError([{ loc: ['body', 'otp'], msg: 'Field required', type: 'missing' }]),
+      ),
       503: unavailable,
     },
   })
@@ -148,9 +171,9 @@ export function mfaRoutes(deps: AppServices) {
       204: { description: 'TOTP is off' },
       401: unauthorized,
       403: stepUpForbidden,
-      409: jsonContent(ErrorSchema, 'TOTP is not on'),
-      415: jsonContent(ErrorSchema, 'The body is not JSON'),
-      422: jsonContent(ValidationErrorSchema, 'A malformed field'),
+      409: notOn,
+      415: notJson,
+      422: malformed,
       429: throttledResponse,
       503: unavailable,
     },
@@ -169,66 +192,65 @@ export function mfaRoutes(deps: AppServices) {
       200: jsonContent(RecoveryCodesSchema, 'The new recovery codes, shown once'),
       401: unauthorized,
       403: stepUpForbidden,
-      409: jsonContent(ErrorSchema, 'TOTP is not on'),
-      415: jsonContent(ErrorSchema, 'The body is not JSON'),
-      422: jsonContent(ValidationErrorSchema, 'A malformed field'),
+      409: notOn,
+      415: notJson,
+      422: malformed,
       429: throttledResponse,
       503: unavailable,
     },
   })
-  const totpOff = () => new ApiError(409, 'Two-factor authentication is not on')
 
   return createRouter()
     .openapi(start, async (c) => {
-      if (!deps.mfa.enabled) throw mfaUnavailable()
-      const account = c.get('account')
-      const request = { log: c.get('logger'), address: deps.limitAddress(c) }
-      await stepUp(deps, request, account, c.req.valid('json'), 'mfa_enrolment_fail')
-      const enrolment = await deps.mfa.startEnrolment(account)
-      // The account was deleted since its token was checked.
-      if (enrolment === undefined) {
-        throw new ApiError(401, 'Invalid token', {
-          'WWW-Authenticate': bearerChallenge('invalid_token'),
-        })
+      const input = stepUpInput(c.req.valid('json'))
+      const outcome = await startEnrolment(
+        deps,
+        { log: c.get('logger'), address: deps.limitAddress(c) },
+        c.get('account'),
+        input,
+      )
+      if (!outcome.ok) {
+        // The account was deleted since its token was checked.
+        if (outcome.reason === 'account_gone') throw invalidToken()
+        throw stepUpRefused(outcome)
       }
-      c.get('logger').info('mfa_enrolment_started', { user_id: account.id })
-      const { secret, uri, expiresIn } = enrolment
+      const { secret, uri, expiresIn } = outcome
       return c.json({ secret, otpauth_uri: uri, expires_in: expiresIn }, 200)
     })
     .openapi(confirm, async (c) => {
-      if (!deps.mfa.enabled) throw mfaUnavailable()
-      const account = c.get('account')
-      const log = c.get('logger')
-      const outcome = await deps.mfa.confirmEnrolment(account.id, c.req.valid('json').otp)
+      const { otp } = c.req.valid('json')
+      const outcome = await confirmEnrolment(
+        deps,
+        { log: c.get('logger'), address: deps.limitAddress(c) },
+        c.get('account'),
+        otp,
+      )
       if (!outcome.ok) {
-        log.warn('mfa_enrolment_fail', { user_id: account.id, reason: outcome.reason })
-        if (outcome.reason === 'no_enrolment') {
-          throw new ApiError(409, 'No enrolment in progress: start one with POST /me/mfa/totp')
-        }
-        throw incorrectCode()
+        if (outcome.reason === 'no_enrolment') throw noEnrolment()
+        throw secondFactorRefused(outcome.reason)
       }
-      log.info('mfa_enabled', { user_id: account.id })
       return c.json({ recovery_codes: outcome.recoveryCodes }, 200)
     })
     .openapi(disable, async (c) => {
-      if (!deps.mfa.enabled) throw mfaUnavailable()
-      const account = c.get('account')
-      if (!account.totpEnabled) throw totpOff()
-      const request = { log: c.get('logger'), address: deps.limitAddress(c) }
-      await stepUp(deps, request, account, c.req.valid('json'), 'mfa_disable_fail')
-      await deps.mfa.disable(account.id)
-      request.log.info('mfa_disabled', { user_id: account.id })
+      const input = stepUpInput(c.req.valid('json'))
+      const outcome = await disableTotp(
+        deps,
+        { log: c.get('logger'), address: deps.limitAddress(c) },
+        c.get('account'),
+        input,
+      )
+      if (!outcome.ok) throw outcome.reason === 'totp_off' ? totpOff() : stepUpRefused(outcome)
       return c.body(null, 204)
     })
     .openapi(regenerate, async (c) => {
-      if (!deps.mfa.enabled) throw mfaUnavailable()
-      const account = c.get('account')
-      if (!account.totpEnabled) throw totpOff()
-      const request = { log: c.get('logger'), address: deps.limitAddress(c) }
-      await stepUp(deps, request, account, c.req.valid('json'), 'mfa_recovery_codes_fail')
-      const codes = await deps.mfa.regenerateRecoveryCodes(account.id)
-      if (codes === undefined) throw totpOff()
-      request.log.info('mfa_recovery_codes_replaced', { user_id: account.id })
-      return c.json({ recovery_codes: codes }, 200)
+      const input = stepUpInput(c.req.valid('json'))
+      const outcome = await replaceRecoveryCodes(
+        deps,
+        { log: c.get('logger'), address: deps.limitAddress(c) },
+        c.get('account'),
+        input,
+      )
+      if (!outcome.ok) throw outcome.reason === 'totp_off' ? totpOff() : stepUpRefused(outcome)
+      return c.json({ recovery_codes: outcome.recoveryCodes }, 200)
     })
 }

@@ -4,16 +4,22 @@ import {
   canonicalUsername,
   nameProblem,
   passwordProblem,
-  usernameKey,
   usernameProblem,
-  usernameSkeleton,
 } from '../auth/credentials'
-import { insertUserCountingAttempt } from '../db/register'
-import { ApiError, tooManyRequests } from '../errors'
+import {
+  documented,
+  documentedValidation,
+  payloadTooLarge,
+  tooManyRequests,
+  unsupportedMediaType,
+  userExists,
+  validationError,
+} from '../http/answers'
+import { createRouter } from '../http/router'
+import { jsonContent, text } from '../http/schemas'
 import { requireJson } from '../middleware/body'
 import type { AppServices } from '../types'
-import { createRouter } from './router'
-import { ErrorSchema, jsonContent, text, ValidationErrorSchema } from './schemas'
+import { register } from '../use-cases/registration'
 
 const INPUT_BOUND = 4096
 
@@ -61,14 +67,21 @@ const route = createRoute({
   },
   responses: {
     201: jsonContent(UserSchema, 'The user was created'),
-    409: jsonContent(
-      ErrorSchema,
+    409: documented(
       'The username is taken (case-insensitively), or one that looks the same is',
+      userExists(false),
+      userExists(true),
     ),
-    413: jsonContent(ErrorSchema, 'The body is too large'),
-    415: jsonContent(ErrorSchema, 'The body is not JSON'),
-    422: jsonContent(ValidationErrorSchema, 'The body breaks a registration rule'),
-    429: jsonContent(ErrorSchema, 'Too many registrations from this address; see Retry-After'),
+    413: documented('The body is too large', payloadTooLarge()),
+    415: documented('The body is not JSON', unsupportedMediaType('json')),
+    422: documentedValidation(
+      'The body breaks a registration rule',
+      validationError([{ loc: ['body', 'username'], msg: 'Field required', type: 'missing' }]),
+    ),
+    429: documented(
+      'Too many registrations from this address; see Retry-After',
+      tooManyRequests('registration', 3600),
+    ),
   },
 })
 
@@ -78,44 +91,14 @@ const route = createRoute({
  */
 export function registerRoutes(deps: AppServices) {
   return createRouter().openapi(route, async (c) => {
-    const { name, username, password } = c.req.valid('json')
-    const outcome = await deps.throttle.countRegistration(deps.limitAddress(c), async (counter) => {
-      const hashedPassword = await deps.passwords.hash(password)
-      const created = await insertUserCountingAttempt(
-        deps.db,
-        {
-          name,
-          username,
-          usernameKey: usernameKey(username),
-          usernameSkeleton: usernameSkeleton(username),
-          hashedPassword,
-        },
-        counter,
-      )
-      return { value: created, count: created.count }
-    })
-    if (outcome.refused) {
-      if (outcome.refused.blockStarted) {
-        c.get('logger').warn('excess_rate_limit_exceeded', {
-          scope: outcome.refused.scope,
-          retry_after: outcome.refused.retryAfterSeconds,
-        })
+    const attempt = { log: c.get('logger'), address: deps.limitAddress(c) }
+    const outcome = await register(deps, attempt, c.req.valid('json'))
+    if (!outcome.ok) {
+      if (outcome.reason === 'throttled') {
+        throw tooManyRequests('registration', outcome.retryAfterSeconds)
       }
-      throw tooManyRequests(
-        'Too many registrations from this address; try again later',
-        outcome.refused.retryAfterSeconds,
-      )
+      throw userExists(outcome.lookAlike)
     }
-    const { user, lookAlike } = outcome.value
-    if (user === null) {
-      throw new ApiError(
-        409,
-        lookAlike
-          ? 'User already exists: a username that looks the same is taken'
-          : 'User already exists',
-      )
-    }
-    c.get('logger').info('user_created', { user_id: user.id })
-    return c.json(user, 201)
+    return c.json(outcome.user, 201)
   })
 }

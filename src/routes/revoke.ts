@@ -1,9 +1,15 @@
 import { createRoute, z } from '@hono/zod-openapi'
+import {
+  documented,
+  documentedOAuth,
+  malformedForm,
+  oauthError,
+  unsupportedMediaType,
+} from '../http/answers'
+import { createRouter } from '../http/router'
 import { requireForm } from '../middleware/body'
 import type { AppServices } from '../types'
-import { malformedForm, OAuthErrorSchema, oauthError } from './oauth'
-import { createRouter } from './router'
-import { ErrorSchema, jsonContent } from './schemas'
+import { revokeSession } from '../use-cases/sessions'
 
 const RevokeRequestSchema = z
   .object({
@@ -34,11 +40,12 @@ const route = createRoute({
   },
   responses: {
     200: { description: 'Revoked, or nothing to revoke (empty body)' },
-    400: jsonContent(
-      OAuthErrorSchema,
+    400: documentedOAuth(
       'No token parameter, or a body that is not a well-formed form (invalid_request)',
+      oauthError('invalid_request', 'token is required'),
+      malformedForm(),
     ),
-    415: jsonContent(ErrorSchema, 'The body is not a form'),
+    415: documented('The body is not a form', unsupportedMediaType('form')),
   },
 })
 
@@ -49,10 +56,7 @@ export function revokeRoutes(deps: AppServices) {
     async (c) => {
       const { token } = c.req.valid('form')
       if (token === '') throw oauthError('invalid_request', 'token is required')
-      const revoked = await deps.sessions.revoke(token)
-      if (revoked !== undefined) {
-        deps.logger.info('authn_refresh_revoked', { user_id: revoked.userId })
-      }
+      await revokeSession(deps, token)
       return c.body(null, 200, { 'Cache-Control': 'no-store' })
     },
     (result) => {

@@ -1,24 +1,31 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { LOGIN_LIMITS } from '../auth/credentials'
-import { MFA_OTP_GRANT } from '../auth/mfa'
-import type { RotationOutcome } from '../auth/sessions'
-import { replacePasswordHashQuery } from '../db/users'
-import { ApiError, bearerChallenge, tooManyRequests } from '../errors'
-import type { Logger } from '../logger'
+import { MFA_OTP_GRANT, type SecondFactor } from '../auth/mfa'
+import {
+  accountBanned,
+  badCredentials,
+  documented,
+  documentedLoginRefusals,
+  documentedOAuth,
+  invalidGrant,
+  invalidMfaToken,
+  MFA_TOKEN_EXAMPLE,
+  malformedForm,
+  mfaRequired,
+  mfaUnavailable,
+  oauthError,
+  payloadTooLarge,
+  tooManyRequests,
+  unsupportedMediaType,
+  wrongMfaCode,
+} from '../http/answers'
+import { createRouter } from '../http/router'
+import { jsonContent, secondFactorFields } from '../http/schemas'
 import { requireForm } from '../middleware/body'
 import type { AppServices } from '../types'
-import { MfaRequiredSchema, mfaOtpGrant, requireSecondFactorLogin } from './mfa-token'
-import {
-  malformedForm,
-  NO_STORE,
-  OAuthErrorSchema,
-  oauthError,
-  throttled,
-  tokenBody,
-} from './oauth'
-import { createRouter } from './router'
-import { jsonContent } from './schemas'
-import { secondFactorFields } from './second-factor'
+import { passwordLogin } from '../use-cases/login'
+import { readSecondFactor, secondFactorLogin } from '../use-cases/mfa'
+import { type IssuedTokens, refresh } from '../use-cases/sessions'
 
 const TokenRequestSchema = z
   .object({
@@ -59,6 +66,13 @@ const TokenSchema = z
   })
   .openapi('Token')
 
+const RETRY_EXAMPLE = 900
+
+const UNSUPPORTED_GRANT = `grant_type must be "password", "refresh_token" or "${MFA_OTP_GRANT}"`
+
+/** The end of a ban in the documented example of a ban with an end. */
+const BAN_END_EXAMPLE = new Date('2026-12-31T00:00:00Z')
+
 const route = createRoute({
   method: 'post',
   path: '/token',
@@ -79,26 +93,36 @@ const route = createRoute({
   },
   responses: {
     200: jsonContent(TokenSchema, 'An access token and a refresh token'),
-    400: jsonContent(
-      OAuthErrorSchema,
+    400: documentedOAuth(
       'A malformed token request, or an unusable refresh token (RFC 6749 §5.2)',
+      oauthError('invalid_request', 'username and password are required'),
+      oauthError('unsupported_grant_type', UNSUPPORTED_GRANT),
+      invalidGrant(),
+      invalidMfaToken(),
+      wrongMfaCode(),
     ),
-    401: jsonContent(z.object({ detail: z.string() }), 'Incorrect username or password'),
-    403: jsonContent(
-      MfaRequiredSchema,
-      `The password is right and the account has TOTP on: send the mfa_token with a code under grant_type=${MFA_OTP_GRANT}`,
+    401: documented('Incorrect username or password', badCredentials()),
+    403: documentedLoginRefusals(
+      `The account is banned (answered only after the password, the code or the refresh token was right), or the password is right and the account has TOTP on: send the mfa_token with a code under grant_type=${MFA_OTP_GRANT}`,
+      accountBanned(null),
+      accountBanned(BAN_END_EXAMPLE),
+      mfaRequired(MFA_TOKEN_EXAMPLE),
     ),
-    413: jsonContent(z.object({ detail: z.string() }), 'The body is too large'),
-    415: jsonContent(z.object({ detail: z.string() }), 'The body is not a form'),
-    429: jsonContent(
-      z.object({ detail: z.string() }),
+    413: documented('The body is too large', payloadTooLarge()),
+    415: documented('The body is not a form', unsupportedMediaType('form')),
+    429: documented(
       'Too many failed logins for this account or from this address, or too many refreshes of this session; see Retry-After',
+      tooManyRequests('login', RETRY_EXAMPLE),
+      tooManyRequests('refresh', RETRY_EXAMPLE),
+    ),
+    503: documented(
+      'Two-factor login is off on this service (no MFA_ENCRYPTION_KEY in production): the mfa-otp grant, and a password login of an account with TOTP on',
+      mfaUnavailable(),
     ),
   },
 })
 
-const badCredentials = () =>
-  new ApiError(401, 'Incorrect username or password', { 'WWW-Authenticate': bearerChallenge() })
+const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' }
 
 /** The longest refresh_token parameter read at all (ours are 66 characters, older ones 43). */
 const MAX_REFRESH_TOKEN_LENGTH = 512
@@ -112,20 +136,49 @@ export function tokenRoutes(deps: AppServices) {
     async (c) => {
       const form = c.req.valid('form')
       const grant = form.grant_type ?? 'password'
-      if (grant !== 'password' && grant !== 'refresh_token' && grant !== MFA_OTP_GRANT) {
-        throw oauthError(
-          'unsupported_grant_type',
-          `grant_type must be "password", "refresh_token" or "${MFA_OTP_GRANT}"`,
-        )
+      const log = c.get('logger')
+      let tokens: IssuedTokens
+      if (grant === 'password') {
+        const { username, password } = passwordForm(form)
+        const attempt = { log, address: deps.limitAddress(c) }
+        const outcome = await passwordLogin(deps, attempt, username, password)
+        if (!outcome.ok) {
+          if (outcome.reason === 'throttled') {
+            throw tooManyRequests('login', outcome.retryAfterSeconds)
+          }
+          if (outcome.reason === 'banned') throw accountBanned(outcome.until)
+          if (outcome.reason === 'mfa_required') throw mfaRequired(outcome.mfaToken)
+          if (outcome.reason === 'mfa_unavailable') throw mfaUnavailable()
+          throw badCredentials()
+        }
+        tokens = outcome.tokens
+      } else if (grant === MFA_OTP_GRANT) {
+        const { mfaToken, factor } = mfaOtpForm(form)
+        const attempt = { log, address: deps.limitAddress(c) }
+        const outcome = await secondFactorLogin(deps, attempt, mfaToken, factor)
+        if (!outcome.ok) {
+          if (outcome.reason === 'throttled') {
+            throw tooManyRequests('login', outcome.retryAfterSeconds)
+          }
+          if (outcome.reason === 'banned') throw accountBanned(outcome.until)
+          if (outcome.reason === 'mfa_unavailable') throw mfaUnavailable()
+          throw outcome.reason === 'wrong_code' ? wrongMfaCode() : invalidMfaToken()
+        }
+        tokens = outcome.tokens
+      } else if (grant === 'refresh_token') {
+        const outcome = await refresh(deps, log, refreshTokenOf(form))
+        if (!outcome.ok) {
+          if (outcome.reason === 'throttled') {
+            throw tooManyRequests('refresh', outcome.retryAfterSeconds)
+          }
+          if (outcome.reason === 'banned') throw accountBanned(outcome.until)
+          throw invalidGrant()
+        }
+        tokens = outcome.tokens
+      } else {
+        throw oauthError('unsupported_grant_type', UNSUPPORTED_GRANT)
       }
-      const request = { log: c.get('logger'), address: deps.limitAddress(c) }
-      const tokens =
-        grant === 'password'
-          ? await passwordGrant(deps, request, form)
-          : grant === MFA_OTP_GRANT
-            ? await mfaOtpGrant(deps, request, form)
-            : await refreshGrant(deps, request, form)
-      return c.json(tokens, 200, NO_STORE)
+      return c.json(tokenBody(tokens), 200, NO_STORE)
     },
     (result) => {
       if (!result.success)
@@ -134,131 +187,55 @@ export function tokenRoutes(deps: AppServices) {
   )
 }
 
-/** What a grant needs of its request: the request's logger and the client's address. */
-interface GrantRequest {
-  log: Logger
-  address: string | undefined
-}
-
-async function passwordGrant(deps: AppServices, { log, address }: GrantRequest, form: TokenForm) {
+/** The password grant's parameters, present and within the lengths a login reads. */
+function passwordForm(form: TokenForm): { username: string; password: string } {
   const { username, password } = form
   if (!username || !password)
     throw oauthError('invalid_request', 'username and password are required')
   if (username.length > LOGIN_LIMITS.username || password.length > LOGIN_LIMITS.password) {
     throw oauthError('invalid_request', 'username or password is too long')
   }
-  const { user, verdict } = await deps.throttle.countLogin(username, address)
-  if (!verdict.allowed) {
-    throw throttled(
-      log,
-      verdict,
-      verdict.userId,
-      'authn_login_fail',
-      'Too many failed login attempts',
-    )
-  }
-  if (user === undefined) {
-    await deps.passwords.verifyDummy(password)
-    log.warn('authn_login_fail', { reason: 'unknown_user' })
-    throw badCredentials()
-  }
-  if (!(await deps.passwords.verify(password, user.hashedPassword))) {
-    log.warn('authn_login_fail', { user_id: user.id, reason: 'wrong_password' })
-    throw badCredentials()
-  }
-  // The throttle reset and a hash upgrade ride on the statement that starts the session.
-  const upgrade = deps.passwords.needsRehash(user.hashedPassword)
-    ? await upgradedHash(deps, log, user, password)
-    : undefined
-  await requireSecondFactorLogin(
-    deps,
-    { log, address },
-    user,
-    upgrade === undefined ? [] : [upgrade],
-  )
-  const alongside = deps.throttle.loginSucceededQueries(user.id, address)
-  if (upgrade !== undefined) alongside.push(upgrade)
-  const session = await deps.sessions.start(user, alongside)
-  if (session === null) {
-    log.warn('authn_login_fail', { user_id: user.id, reason: 'deleted' })
-    throw badCredentials()
-  }
-  if (upgrade !== undefined) log.info('authn_password_rehashed', { user_id: user.id })
-  const issued = await deps.tokens.issueAccessToken(session.user)
-  log.info('authn_login_success', { user_id: user.id })
-  log.info('authn_token_created', {
-    user_id: user.id,
-    jti: issued.claims.jti,
-    exp: issued.claims.exp,
-  })
-  return tokenBody(issued, session.refreshToken)
+  return { username, password }
 }
 
-async function refreshGrant(deps: AppServices, { log }: GrantRequest, form: TokenForm) {
+/**
+ * The mfa-otp grant's parameters: the `mfa_token` and exactly one of `otp` and `recovery_code` (an
+ * empty parameter is an absent one, as forms send fields left blank).
+ */
+function mfaOtpForm(form: TokenForm): { mfaToken: string; factor: SecondFactor } {
+  const mfaToken = form.mfa_token
+  if (!mfaToken) throw oauthError('invalid_request', 'mfa_token is required')
+  const factor = readSecondFactor({
+    otp: form.otp || undefined,
+    recoveryCode: form.recovery_code || undefined,
+  })
+  if ('ok' in factor) {
+    throw oauthError(
+      'invalid_request',
+      factor.reason === 'both_second_factors'
+        ? 'send otp or recovery_code, not both'
+        : 'otp or recovery_code is required',
+    )
+  }
+  return { mfaToken, factor }
+}
+
+/** The refresh grant's token, present and not absurdly long. */
+function refreshTokenOf(form: TokenForm): string {
   const presented = form.refresh_token
   if (!presented) throw oauthError('invalid_request', 'refresh_token is required')
   if (presented.length > MAX_REFRESH_TOKEN_LENGTH) {
     throw oauthError('invalid_request', 'refresh_token is too long')
   }
-  const outcome = await deps.sessions.rotate(presented)
-  if (!outcome.ok) throw refreshRefused(deps, log, outcome)
-  const issued = await deps.tokens.issueAccessToken(outcome.user)
-  log.info('authn_refresh_success', { user_id: outcome.user.id })
-  log.info('authn_token_created', {
-    user_id: outcome.user.id,
-    jti: issued.claims.jti,
-    exp: issued.claims.exp,
-  })
-  return tokenBody(issued, outcome.refreshToken)
+  return presented
 }
 
-/** The answer to a refresh the session service refused, logged (and the cache told of a reuse). */
-function refreshRefused(
-  deps: AppServices,
-  log: Logger,
-  outcome: Exclude<RotationOutcome, { ok: true }>,
-): ApiError {
-  if (outcome.reason === 'throttled') {
-    const fields = { user_id: outcome.userId, scope: 'refreshFamily' }
-    if (outcome.blockStarted) {
-      log.warn('excess_rate_limit_exceeded', { ...fields, retry_after: outcome.retryAfterSeconds })
-    }
-    log.warn('authn_refresh_fail', { ...fields, reason: 'throttled' })
-    return tooManyRequests(
-      'Too many refreshes of this session; try again later',
-      outcome.retryAfterSeconds,
-    )
-  }
-  if (outcome.reason === 'reused') {
-    // Every session of the user was ended: this instance's /validate must not trust its cache.
-    deps.revocation.forget(outcome.user)
-    log.warn('authn_refresh_reuse_detected', { user_id: outcome.user.id, reason: outcome.reason })
-  } else {
-    log.info('authn_refresh_fail', { user_id: outcome.userId, reason: outcome.reason })
-  }
-  return oauthError(
-    'invalid_grant',
-    'The refresh token is invalid, expired, revoked or already used',
-  )
-}
-
-/**
- * The query that stores a fresh hash of `password` in place of one made with old parameters (only
- * if it is still the one that was verified), or undefined when hashing failed: the login goes on.
- */
-async function upgradedHash(
-  deps: AppServices,
-  log: Logger,
-  user: { id: number; hashedPassword: string },
-  password: string,
-) {
-  try {
-    const fresh = await deps.passwords.hash(password)
-    return deps.db
-      .$with('rehashed')
-      .as(replacePasswordHashQuery(deps.db, user.id, user.hashedPassword, fresh))
-  } catch {
-    log.warn('authn_password_rehash_failed', { user_id: user.id })
-    return undefined
+/** The RFC 6749 §5.1 body of issued tokens. */
+function tokenBody(tokens: IssuedTokens) {
+  return {
+    access_token: tokens.accessToken,
+    token_type: 'bearer' as const,
+    expires_in: tokens.expiresIn,
+    refresh_token: tokens.refreshToken,
   }
 }

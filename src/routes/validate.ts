@@ -1,12 +1,19 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
-import { RevocationUnavailableError } from '../auth/revocation'
 import { type AccessClaims, InvalidTokenError } from '../auth/tokens'
-import { ApiError, bearerChallenge } from '../errors'
+import { ApiError, errorResponse } from '../errors'
+import {
+  bearerRefusals,
+  documented,
+  invalidToken,
+  revocationUnavailable,
+  serviceUnavailable,
+} from '../http/answers'
+import { bearerToken, ensureNotRevoked } from '../http/bearer'
+import { createRouter } from '../http/router'
+import { jsonContent } from '../http/schemas'
 import type { AppEnv, AppServices } from '../types'
-import { createRouter } from './router'
-import { ErrorSchema, jsonContent } from './schemas'
 
 const ValidationSchema = z
   .object({ username: z.string().openapi({ example: 'alice' }), valid: z.literal(true) })
@@ -28,13 +35,12 @@ const responses = {
       }),
     }),
   },
-  401: {
-    ...jsonContent(ErrorSchema, 'No token, or an invalid or expired one'),
-    headers: z.object({
-      'WWW-Authenticate': z.string().openapi({ example: 'Bearer error="invalid_token"' }),
-    }),
-  },
-  503: jsonContent(ErrorSchema, 'The token could not be checked just now; try again'),
+  401: bearerRefusals('No token, or an invalid or expired one'),
+  503: documented(
+    'The token could not be checked just now; try again',
+    revocationUnavailable(),
+    serviceUnavailable(),
+  ),
 }
 
 const route = createRoute({
@@ -59,47 +65,6 @@ const forwardAuthRoute = createRoute({
   responses,
 })
 
-const BEARER = /^bearer +([^\s]+) *$/i
-
-/**
- * Reads the bearer token of RFC 6750 §2.1 from the Authorization header (never from the query).
- * @throws {ApiError} 401 without `error` when there are no bearer credentials, `invalid_token` when malformed.
- */
-export function bearerToken(c: Context): string {
-  const header = c.req.header('authorization')
-  if (header === undefined || !/^bearer(?: |$)/i.test(header)) {
-    throw new ApiError(401, 'Not authenticated', { 'WWW-Authenticate': bearerChallenge() })
-  }
-  const match = BEARER.exec(header)
-  if (match?.[1] === undefined) throw invalidToken()
-  return match[1]
-}
-
-/** The 401 for a token that was presented but is not acceptable. */
-export const invalidToken = () =>
-  new ApiError(401, 'Invalid token', { 'WWW-Authenticate': bearerChallenge('invalid_token') })
-
-/**
- * The revocation step, after signature and claims: refuses a token whose session began at or
- * before its account's `tokens_valid_after` (logout, password change) or whose account is gone,
- * read through the per-process cache. Skipped with `statelessValidation`. Fails closed: 503 when
- * the account had to be read and could not be.
- */
-export async function ensureNotRevoked(deps: AppServices, claims: AccessClaims): Promise<void> {
-  if (deps.sessions.options.statelessValidation) return
-  let revoked: boolean
-  try {
-    revoked = await deps.revocation.isRevoked(claims)
-  } catch (error) {
-    if (!(error instanceof RevocationUnavailableError)) throw error
-    deps.logger.error('revocation_check_unavailable', {
-      error: error.cause instanceof Error ? error.cause.name : 'unknown',
-    })
-    throw new ApiError(503, 'Token revocation status is unavailable')
-  }
-  if (revoked) throw invalidToken()
-}
-
 /**
  * Headers naming the token's user for a gateway to pass upstream. The username is percent-encoded,
  * since a header cannot carry it as UTF-8; the id is absent from the Python service's tokens.
@@ -121,7 +86,7 @@ function decisive() {
     const error = c.error
     if (error === undefined) return
     if (error instanceof ApiError && (error.status === 401 || error.status === 503)) return
-    c.res = c.json({ detail: 'Service Unavailable' }, 503)
+    c.res = errorResponse(c, serviceUnavailable())
   })
 }
 

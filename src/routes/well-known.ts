@@ -3,10 +3,10 @@ import type { Context } from 'hono'
 import { encodeBase64Url } from 'hono/utils/encode'
 import type { PublicJwk } from '../auth/keys'
 import { MFA_OTP_GRANT } from '../auth/mfa'
-import { ApiError } from '../errors'
+import { documented, notFound } from '../http/answers'
+import { createRouter } from '../http/router'
+import { jsonContent } from '../http/schemas'
 import type { AppServices } from '../types'
-import { createRouter } from './router'
-import { ErrorSchema, jsonContent } from './schemas'
 
 const JwkSchema = z
   .object({
@@ -61,7 +61,7 @@ const metadataDescription =
 const metadataResponses = {
   200: { ...jsonContent(MetadataSchema, 'The metadata'), headers: z.object(cached) },
   304: { description: 'The metadata has not changed', headers: z.object(cached) },
-  404: jsonContent(ErrorSchema, 'JWT_ISSUER is not an http(s) URL'),
+  404: documented('JWT_ISSUER is not an http(s) URL', notFound()),
 }
 
 const oauthRoute = createRoute({
@@ -119,7 +119,7 @@ export function wellKnownRoutes(deps: AppServices) {
   let metadata: Promise<Cacheable<z.infer<typeof MetadataSchema>>> | undefined
   const base = issuer?.replace(/\/+$/, '')
   const describe = () => {
-    if (issuer === undefined || base === undefined) throw new ApiError(404, 'Not Found')
+    if (issuer === undefined || base === undefined) throw notFound()
     const introspection = introspectionClients.length > 0
     metadata ??= cacheable({
       issuer,

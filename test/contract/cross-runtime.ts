@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
+  CONTRACT_ADMIN_KEY,
   type ContractTarget,
   CROSS_RUNTIME_CACHE_SECONDS,
   client,
@@ -19,8 +20,8 @@ import {
  * Runtimes sharing one database and one secret agree with each other: a password hashed on one
  * logs in on every other, a token minted by one validates on every other, a username taken on
  * one is a 409 on every other, a session started on one refreshes on the others and ends
- * everywhere with a logout on any (on another's `/validate` within its revocation cache time),
- * and failed logins on all of them count towards one limit.
+ * everywhere with a logout on any (on another's `/validate` within its revocation cache time), a
+ * ban on one locks the account out on all, and failed logins on all of them count towards one limit.
  */
 export function crossRuntimeContract(targets: () => ContractTarget[]): void {
   const pairs = () =>
@@ -77,6 +78,40 @@ export function crossRuntimeContract(targets: () => ContractTarget[]): void {
           while (
             status === 200 &&
             Date.now() - loggedOutAt < CROSS_RUNTIME_CACHE_SECONDS * 1000 + 3000
+          ) {
+            await sleep(200)
+            status = (await client(() => to).validate(`Bearer ${s.access}`)).status
+          }
+          expect(status, where).toBe(401)
+        }),
+      )
+    })
+
+    it('a ban on one runtime locks the account out on every other: /token and /me at once, /validate within the cache time', async () => {
+      await Promise.all(
+        pairs().map(async ([from, to]) => {
+          const where = `banned on ${from.name}, checked on ${to.name}`
+          const { id, username } = await registerUser(() => from, 'xban')
+          const s = await logIn(() => from, username)
+          expect((await client(() => to).validate(`Bearer ${s.access}`)).status, where).toBe(200)
+          const banned = await from.fetch(`/admin/users/${id}/ban`, {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${CONTRACT_ADMIN_KEY}`,
+              'content-type': 'application/json',
+            },
+            body: JSON.stringify({ reason: 'cross-runtime' }),
+          })
+          expect(banned.status, where).toBe(200)
+          const bannedAt = Date.now()
+          await expectInvalidToken(await client(() => to).bearer('GET', '/me', s.access))
+          expect((await client(() => to).refresh(s.refresh)).status, where).toBe(403)
+          const login = await client(() => to).login({ username, password: PASSWORD })
+          expect(login.status, where).toBe(403)
+          let status = 200
+          while (
+            status === 200 &&
+            Date.now() - bannedAt < CROSS_RUNTIME_CACHE_SECONDS * 1000 + 3000
           ) {
             await sleep(200)
             status = (await client(() => to).validate(`Bearer ${s.access}`)).status

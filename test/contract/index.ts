@@ -1,10 +1,12 @@
 import { accountContract } from './account'
+import { adminContract } from './admin'
 import { docsContract } from './docs'
 import { forwardAuthContract } from './forward-auth'
 import { hardeningContract } from './hardening'
 import { localVerificationContract } from './local-verification'
 import { loggingContract } from './logging'
 import { mfaContract } from './mfa'
+import { passwordEngineContract } from './password-engine'
 import { registerContract } from './register'
 import { sessionsContract } from './sessions'
 import type { ContractCases } from './target'
@@ -29,4 +31,6 @@ export const contractCases: ContractCases[] = [
   loggingContract,
   localVerificationContract,
   mfaContract,
+  passwordEngineContract,
+  adminContract,
 ]

@@ -56,6 +56,13 @@ export const CONTRACT_INTROSPECTION_CLIENT = {
   secret: 'introspection-secret-0123456789abcdef',
 }
 
+/**
+ * The admin API key of every contract server (a test key: `eak_` and 43 base64url characters), and
+ * its SHA-256, which is what ADMIN_API_KEYS holds.
+ */
+export const CONTRACT_ADMIN_KEY = 'eak_contract-admin-key-0123456789abcdefghijklmn'
+const CONTRACT_ADMIN_KEY_SHA256 = '0774a340c77c3edc71a0f2dedf8eb7bda14b702a5b10701abc968d86ccb86181'
+
 /** Access token lifetime of every contract server, in seconds. */
 export const CONTRACT_TTL_SECONDS = 1800
 
@@ -86,6 +93,7 @@ export const CONTRACT_ENV: Record<string, string> = {
   JWT_SECRET: CONTRACT_SECRET,
   JWT_ISSUER: CONTRACT_ISSUER,
   INTROSPECTION_CLIENTS: `${CONTRACT_INTROSPECTION_CLIENT.id}:${CONTRACT_INTROSPECTION_CLIENT.secret}`,
+  ADMIN_API_KEYS: `contract-ops:${CONTRACT_ADMIN_KEY_SHA256}`,
   ACCESS_TOKEN_EXPIRE_MINUTES: String(CONTRACT_TTL_SECONDS / 60),
   ARGON2_MEMORY_KIB: '256',
   ARGON2_ITERATIONS: '1',

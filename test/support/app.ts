@@ -1,5 +1,6 @@
 import { type AppDeps, createApp } from '../../src/app'
-import { type Argon2Params, createPasswordHasher } from '../../src/auth/password'
+import type { Argon2Params } from '../../src/auth/argon2-phc'
+import { createPasswordHasher } from '../../src/auth/password'
 import type { SessionOptions } from '../../src/auth/sessions'
 import { createVerifiedTokenCache } from '../../src/auth/token-cache'
 import { createTokenService, type TokenServiceOptions } from '../../src/auth/tokens'
@@ -39,6 +40,8 @@ export interface TestAppOptions {
   security?: Partial<SecurityConfig>
   /** Replaces the fake client address (which reads {@link TEST_PEER_HEADER}). */
   clientAddress?: AppDeps['clientAddress']
+  /** Who may call the admin API (default: nobody, it is off). */
+  admin?: AppDeps['admin']
   /** Runs before the migrations, to shape the database (the takeover tests load the Python schema). */
   seed?: (exec: (sql: string) => Promise<unknown>) => Promise<void>
 }
@@ -94,6 +97,7 @@ export async function makeTestApp(options: TestAppOptions = {}) {
       security: { ...DEFAULT_SECURITY, ...options.security },
       clientAddress: options.clientAddress ?? ((c) => c.req.header(TEST_PEER_HEADER)),
       now: clock.now,
+      ...(options.admin === undefined ? {} : { admin: options.admin }),
     })
   const app = instance()
 

@@ -3,11 +3,9 @@
  * stdin: {@link BunCheckRequest} as JSON. stdout: {@link BunCheckReport} as JSON.
  * Verifies the given hashes and makes new ones with each engine that works on Bun.
  */
-import {
-  type Argon2Params,
-  createPasswordHasher,
-  type PasswordEngineName,
-} from '../../src/auth/password'
+import type { PasswordEngineName } from '../../src/auth/argon2-engines'
+import type { Argon2Params } from '../../src/auth/argon2-phc'
+import { createPasswordHasher } from '../../src/auth/password'
 
 /** What the test asks the Bun process to do. */
 export interface BunCheckRequest {
@@ -30,7 +28,7 @@ export interface BunCheckReport {
   reports: BunEngineReport[]
 }
 
-const BUN_ENGINES: readonly PasswordEngineName[] = ['bun', 'node']
+const BUN_ENGINES: readonly PasswordEngineName[] = ['bun', 'node', 'wasm']
 
 async function runEngine(
   engine: PasswordEngineName,

@@ -14,6 +14,8 @@ import { rawRequest } from './raw-http'
 /** A started leg: the target the contract cases talk to, and how to stop everything it started. */
 export interface RunningLeg {
   target: ContractTarget
+  /** The server's base URL (absent in process). */
+  url?: string
   stop(): Promise<void>
 }
 
@@ -111,7 +113,7 @@ export async function bunServer(name: string, env: Record<string, string>): Prom
     env: cleanEnv({ ...CONTRACT_ENV, PORT: '0', ...env }),
     ready: LISTENING,
   })
-  return { target: httpTarget(name, server.url, server.output), stop: server.stop }
+  return { target: httpTarget(name, server.url, server.output), url: server.url, stop: server.stop }
 }
 
 /** `bun run start:node` (Node 24, @hono/node-server) with the contract settings and `env`. */
@@ -123,19 +125,22 @@ export async function nodeServer(name: string, env: Record<string, string>): Pro
     env: cleanEnv({ ...CONTRACT_ENV, PORT: '0', ...env }),
     ready: LISTENING,
   })
-  return { target: httpTarget(name, server.url, server.output), stop: server.stop }
+  return { target: httpTarget(name, server.url, server.output), url: server.url, stop: server.stop }
 }
 
 /**
  * The Worker in workerd (`wrangler dev`) with the contract settings and `env`, reaching
  * `databaseUrl` through Neon's HTTP driver and the local endpoint at `fetchEndpoint`. The developer's
- * .dev.vars and .env are not read (the secrets come in their own --env-file), and wrangler's state goes to a temp dir.
+ * .dev.vars and .env are not read (the secrets come in their own --env-file), and wrangler's state (the Cache API's
+ * included) goes to a temp dir, or to `persistTo` when given: a Worker started again on the same
+ * directory is a new isolate in the same place.
  */
 export async function workerServer(
   name: string,
   databaseUrl: string,
   fetchEndpoint: string,
   env: Record<string, string> = {},
+  persistTo?: string,
 ): Promise<RunningLeg> {
   const dir = mkdtempSync(join(tmpdir(), 'edge-auth-wrangler-'))
   const { JWT_SECRET, JWT_PRIVATE_KEY, INTROSPECTION_CLIENTS, ...vars } = CONTRACT_ENV
@@ -163,7 +168,7 @@ export async function workerServer(
         '--port=0',
         '--inspector-port=0',
         `--env-file=${envFile}`,
-        `--persist-to=${join(dir, 'state')}`,
+        `--persist-to=${persistTo ?? join(dir, 'state')}`,
         '--show-interactive-dev-session=false',
         '--log-level=log',
         ...varArgs,
@@ -178,6 +183,7 @@ export async function workerServer(
     })
     return {
       target: { ...httpTarget(name, server.url, server.output), normalisesDotSegments: true },
+      url: server.url,
       stop: async () => {
         await server.stop()
         rmSync(dir, { recursive: true, force: true })
@@ -217,7 +223,7 @@ export function nodePostgresLeg(): Promise<RunningLeg> {
     stops.push(db.drop)
     const leg = await nodeServer('node + postgres', { DATABASE_URL: db.url })
     stops.push(leg.stop)
-    return { target: leg.target, stop: () => stopAll(stops) }
+    return { target: leg.target, url: leg.url, stop: () => stopAll(stops) }
   })
 }
 
@@ -238,6 +244,6 @@ export function workerNeonLeg(): Promise<RunningLeg> {
     })
     const leg = await workerServer('worker + neon-http', db.url, neon.url)
     stops.push(leg.stop)
-    return { target: leg.target, stop: () => stopAll(stops) }
+    return { target: leg.target, url: leg.url, stop: () => stopAll(stops) }
   })
 }

@@ -1,11 +1,13 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
-import { fieldErrors, validationError } from '../errors'
+import { fieldErrors } from '../errors'
 import type { AppEnv } from '../types'
+import { validationError } from './answers'
 
 const LOCATIONS: Record<string, string> = {
   json: 'body',
   form: 'body',
   query: 'query',
+  param: 'path',
   header: 'header',
 }
 

@@ -1,0 +1,327 @@
+import { beforeAll, describe, expect, it } from 'vitest'
+import {
+  CONTRACT_ADMIN_KEY,
+  client,
+  expectInvalidToken,
+  logIn,
+  PASSWORD,
+  registerUser,
+  type TargetRef,
+} from './target'
+
+/** An id no account has (the largest a serial column holds). */
+const NO_SUCH_ID = 2_147_483_647
+
+interface Page {
+  users: { id: number; username: string }[]
+  next_cursor: string | null
+}
+
+/** The admin API (`/admin/users`, ADMIN_API_KEYS): lock-out by a ban, account management, refusals. */
+export function adminContract(target: TargetRef): void {
+  const call = (
+    method: string,
+    path: string,
+    options: { body?: unknown; key?: string | null; type?: string } = {},
+  ) => {
+    const key = options.key === undefined ? CONTRACT_ADMIN_KEY : options.key
+    const headers: Record<string, string> = key === null ? {} : { authorization: `Bearer ${key}` }
+    if (options.body !== undefined) headers['content-type'] = options.type ?? 'application/json'
+    const body =
+      options.body === undefined || typeof options.body === 'string'
+        ? options.body
+        : JSON.stringify(options.body)
+    return target().fetch(path, { method, headers, ...(body === undefined ? {} : { body }) })
+  }
+  const api = client(target)
+
+  describe('admin: a banned user is locked out', () => {
+    let user: { id: number; username: string }
+    let session: { access: string; refresh: string }
+
+    beforeAll(async () => {
+      user = await registerUser(target, 'banned')
+      session = await logIn(target, user.username)
+      const res = await call('POST', `/admin/users/${user.id}/ban`, { body: { reason: 'spam' } })
+      expect(res.status, await res.clone().text()).toBe(200)
+      expect(await res.json()).toMatchObject({
+        id: user.id,
+        username: user.username,
+        banned: true,
+        ban: { reason: 'spam', since: expect.any(String), until: null },
+        active_sessions: 0,
+      })
+    })
+
+    it('login with the right password: 403 with a clear detail', async () => {
+      const res = await api.login({ username: user.username, password: PASSWORD })
+      expect(res.status).toBe(403)
+      expect(await res.json()).toEqual({ detail: 'This account is banned' })
+    })
+
+    it('login with a wrong password: the usual 401, which tells nothing of the ban', async () => {
+      const res = await api.login({ username: user.username, password: 'not the password' })
+      expect(res.status).toBe(401)
+      expect(await res.json()).toEqual({ detail: 'Incorrect username or password' })
+    })
+
+    it('refresh with a token of a session the ban ended: 403', async () => {
+      const res = await api.refresh(session.refresh)
+      expect(res.status).toBe(403)
+      expect(await res.json()).toEqual({ detail: 'This account is banned' })
+    })
+
+    it('/validate and /me refuse its access token at once', async () => {
+      await expectInvalidToken(await api.validate(`Bearer ${session.access}`))
+      await expectInvalidToken(await api.bearer('GET', '/me', session.access))
+    })
+
+    it('unban lets it log in again; the old session stays ended', async () => {
+      const other = await registerUser(target, 'unbanned')
+      const old = await logIn(target, other.username)
+      expect(
+        (await call('POST', `/admin/users/${other.id}/ban`, { body: { reason: 'x' } })).status,
+      ).toBe(200)
+      const lifted = await call('DELETE', `/admin/users/${other.id}/ban`)
+      expect(lifted.status).toBe(200)
+      expect(await lifted.json()).toMatchObject({ banned: false, ban: null })
+      const fresh = await logIn(target, other.username)
+      expect((await api.validate(`Bearer ${fresh.access}`)).status).toBe(200)
+      await expectInvalidToken(await api.validate(`Bearer ${old.access}`))
+    })
+
+    it('a ban with an end time says until when', async () => {
+      const other = await registerUser(target, 'tempban')
+      const until = new Date(Date.now() + 86_400_000).toISOString()
+      const res = await call('POST', `/admin/users/${other.id}/ban`, {
+        body: { reason: 'cool off', until },
+      })
+      expect(await res.json()).toMatchObject({ banned: true, ban: { until } })
+      const login = await api.login({ username: other.username, password: PASSWORD })
+      expect(login.status).toBe(403)
+      expect(await login.json()).toEqual({ detail: `This account is banned until ${until}` })
+    })
+  })
+
+  describe('admin: authentication', () => {
+    let userToken: string
+
+    beforeAll(async () => {
+      const user = await registerUser(target, 'notadmin')
+      userToken = (await logIn(target, user.username)).access
+    })
+
+    it('no credentials or a wrong key: 401; a user token: 403', async () => {
+      for (const key of [null, 'eak_0000000000000000000000000000000000000000000', 'garbage']) {
+        const res = await call('GET', '/admin/users', { key })
+        expect(res.status).toBe(401)
+        expect(res.headers.get('www-authenticate')).toBe('Bearer realm="admin"')
+        expect(await res.json()).toEqual({ detail: expect.any(String) })
+      }
+      const res = await call('GET', '/admin/users', { key: userToken })
+      expect(res.status).toBe(403)
+      expect(await res.json()).toEqual({ detail: 'Not an administrator' })
+    })
+
+    it('nothing under /admin is reachable through the forward-auth prefix', async () => {
+      const res = await call('GET', '/validate/admin/users')
+      expect(res.status).toBe(401)
+      expect(await res.json()).toEqual({ detail: 'Invalid token' })
+      // `fetch` resolves dot segments itself: the tricks go raw, on the legs with a request line.
+      const raw = target().raw
+      if (raw === undefined) return
+      const tricks = ['/validate%2F..%2Fadmin/users', '/validate%5c..%5cadmin/users']
+      if (target().normalisesDotSegments !== true) {
+        tricks.push('/validate/../admin/users', '/validate/%2e%2e/admin/users')
+      }
+      for (const path of tricks) {
+        const res = await raw('GET', path, { authorization: `Bearer ${CONTRACT_ADMIN_KEY}` })
+        expect(res.status, path).toBe(401)
+        expect(JSON.parse(res.body)).toEqual({ detail: 'Invalid token' })
+      }
+    })
+  })
+
+  describe('admin: finding and managing accounts', () => {
+    it('lists by username prefix (case-insensitively) in creation order, page by page', async () => {
+      const prefix = `pg${crypto.randomUUID().slice(0, 8)}`
+      const made: number[] = []
+      for (const n of [1, 2, 3]) {
+        const username = `${prefix}_${n}`
+        const res = await api.register({ name: 'Paged', username, password: PASSWORD })
+        expect(res.status).toBe(201)
+        made.push(((await res.json()) as { id: number }).id)
+      }
+      const seen: number[] = []
+      let cursor: string | null = null
+      do {
+        const after: string = cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`
+        const res = await call(
+          'GET',
+          `/admin/users?username=${prefix.toUpperCase()}&limit=2${after}`,
+        )
+        expect(res.status).toBe(200)
+        const page = (await res.json()) as Page
+        expect(page.users.length).toBeLessThanOrEqual(2)
+        seen.push(...page.users.map((u) => u.id))
+        cursor = page.next_cursor
+      } while (cursor !== null)
+      expect(seen).toEqual(made)
+      const byId = (await (await call('GET', `/admin/users?id=${made[1]}`)).json()) as Page
+      expect(byId.users.map((u) => u.username)).toEqual([`${prefix}_2`])
+    })
+
+    it('reads one account: id, name, username, created, last login, ban, active sessions', async () => {
+      const user = await registerUser(target, 'readme')
+      const unseen = await (await call('GET', `/admin/users/${user.id}`)).json()
+      expect(unseen).toEqual({
+        id: user.id,
+        name: 'Test User',
+        username: user.username,
+        created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        last_login_at: null,
+        banned: false,
+        ban: null,
+        active_sessions: 0,
+      })
+      await logIn(target, user.username)
+      await logIn(target, user.username)
+      const seen = await (await call('GET', `/admin/users/${user.id}`)).json()
+      expect(seen.active_sessions).toBe(2)
+      expect(Date.parse(seen.last_login_at)).toBeGreaterThanOrEqual(Date.parse(seen.created_at))
+    })
+
+    it('ends every session of an account', async () => {
+      const user = await registerUser(target, 'endall')
+      const session = await logIn(target, user.username)
+      expect((await call('DELETE', `/admin/users/${user.id}/sessions`)).status).toBe(204)
+      await expectInvalidToken(await api.validate(`Bearer ${session.access}`))
+      expect((await api.refresh(session.refresh)).status).toBe(400)
+      const read = await (await call('GET', `/admin/users/${user.id}`)).json()
+      expect(read.active_sessions).toBe(0)
+      expect((await api.login({ username: user.username, password: PASSWORD })).status).toBe(200)
+    })
+
+    it('sets a new password: the old one and every session stop working', async () => {
+      const user = await registerUser(target, 'newpass')
+      const session = await logIn(target, user.username)
+      const res = await call('PUT', `/admin/users/${user.id}/password`, {
+        body: { new_password: 'a brand new password' },
+      })
+      expect(res.status).toBe(204)
+      await expectInvalidToken(await api.validate(`Bearer ${session.access}`))
+      expect((await api.login({ username: user.username, password: PASSWORD })).status).toBe(401)
+      await logIn(target, user.username, 'a brand new password')
+    })
+
+    it('deletes an account: its token and its login stop working', async () => {
+      const user = await registerUser(target, 'gone')
+      const session = await logIn(target, user.username)
+      expect((await call('DELETE', `/admin/users/${user.id}`)).status).toBe(204)
+      await expectInvalidToken(await api.validate(`Bearer ${session.access}`))
+      expect((await api.login({ username: user.username, password: PASSWORD })).status).toBe(401)
+      expect((await call('GET', `/admin/users/${user.id}`)).status).toBe(404)
+    })
+  })
+
+  describe('admin: bad input gets a clear 4xx on every endpoint', () => {
+    let id: number
+    beforeAll(async () => {
+      id = (await registerUser(target, 'badinput')).id
+    })
+
+    const expectDetail = async (res: Response, status: number, what: string) => {
+      expect(res.status, what).toBe(status)
+      expect(res.headers.get('content-type'), what).toMatch(/^application\/json/)
+      const body = (await res.json()) as { detail: unknown }
+      expect(body.detail, what).toBeDefined()
+      return body
+    }
+
+    it('GET /admin/users: limit, id, cursor and username are checked (422)', async () => {
+      for (const query of [
+        'limit=0',
+        'limit=101',
+        'limit=many',
+        'id=0',
+        'id=-3',
+        'id=x',
+        'cursor=not-a-cursor',
+        `cursor=${btoa('2026-01-01|1')}`,
+        'username=',
+        'username=%00',
+      ]) {
+        const body = await expectDetail(await call('GET', `/admin/users?${query}`), 422, query)
+        expect(body.detail).toEqual([
+          expect.objectContaining({ loc: expect.arrayContaining(['query']) }),
+        ])
+      }
+    })
+
+    it('an id in the path that is not a positive int: 422; an unknown one: 404', async () => {
+      const paths = (user: string) =>
+        [
+          ['GET', `/admin/users/${user}`, undefined],
+          ['POST', `/admin/users/${user}/ban`, { reason: 'spam' }],
+          ['DELETE', `/admin/users/${user}/ban`, undefined],
+          ['DELETE', `/admin/users/${user}/sessions`, undefined],
+          ['PUT', `/admin/users/${user}/password`, { new_password: 'a brand new password' }],
+          ['DELETE', `/admin/users/${user}`, undefined],
+        ] as const
+      for (const bad of ['abc', '0', '-1', '1.5', '99999999999']) {
+        for (const [method, path, body] of paths(bad)) {
+          const res = await call(method, path, body === undefined ? {} : { body })
+          const detail = await expectDetail(res, 422, `${method} ${path}`)
+          expect(detail.detail).toEqual([expect.objectContaining({ loc: ['path', 'id'] })])
+        }
+      }
+      for (const [method, path, body] of paths(String(NO_SUCH_ID))) {
+        const res = await call(method, path, body === undefined ? {} : { body })
+        expect(await expectDetail(res, 404, `${method} ${path}`)).toEqual({
+          detail: 'User not found',
+        })
+      }
+    })
+
+    it('POST /admin/users/{id}/ban: the body is checked (415, 422), and nothing changes', async () => {
+      const path = `/admin/users/${id}/ban`
+      await expectDetail(
+        await call('POST', path, { body: 'reason=spam', type: 'text/plain' }),
+        415,
+        'text',
+      )
+      await expectDetail(await call('POST', path, { body: '{"reason": ' }), 422, 'bad JSON')
+      for (const body of [
+        {},
+        { reason: '' },
+        { reason: '   ' },
+        { reason: 7 },
+        { reason: 'x'.repeat(501) },
+        { reason: 'spam', until: 'tomorrow' },
+        { reason: 'spam', until: '2020-01-01T00:00:00Z' },
+        { reason: 'spam', until: 1767225600 },
+      ]) {
+        await expectDetail(
+          await call('POST', path, { body }),
+          422,
+          JSON.stringify(body).slice(0, 80),
+        )
+      }
+      const read = await (await call('GET', `/admin/users/${id}`)).json()
+      expect(read.banned).toBe(false)
+    })
+
+    it('PUT /admin/users/{id}/password: the registration rules apply (422), a non-JSON body is a 415', async () => {
+      const path = `/admin/users/${id}/password`
+      for (const body of [{}, { new_password: 'short' }, { new_password: 12345678 }]) {
+        await expectDetail(await call('PUT', path, { body }), 422, JSON.stringify(body))
+      }
+      await expectDetail(await call('PUT', path, { body: 'x', type: 'text/plain' }), 415, 'text')
+    })
+
+    it('a method the path does not have: 405', async () => {
+      const res = await call('PATCH', `/admin/users/${id}`)
+      expect(res.status).toBe(405)
+    })
+  })
+}
