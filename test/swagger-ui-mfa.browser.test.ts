@@ -126,8 +126,10 @@ describe.skipIf(chromiumPresent.skip)('two-factor login in Swagger UI, in Chromi
     await page.locator('.scheme-container button.authorize').click()
     // The password-only session's token goes, so /me can only use the new one.
     await page.getByRole('button', { name: 'Remove authorization' }).first().click()
+    // The user scheme `bearer`, not the admin API's `adminKey` (an HTTP bearer scheme too).
     const bearer = page
       .locator('.auth-container')
+      .filter({ hasText: 'bearer (http, Bearer)' })
       .filter({ has: page.locator('#auth-bearer-value') })
     await bearer.locator('#auth-bearer-value').fill(loggedIn.body.access_token)
     await bearer.getByRole('button', { name: 'Apply credentials' }).click()
