@@ -35,6 +35,7 @@ const INTEGRATION = [
   'test/sessions-postgres.test.ts',
   'test/signing-keys.test.ts',
   'test/swagger-ui.browser.test.ts',
+  'test/swagger-ui-mfa.browser.test.ts',
   'test/swagger-ui.test.ts',
   'test/worker-revocation-cache.test.ts',
 ]

@@ -33,7 +33,13 @@ const DEFAULT_PGLITE_DIR = './.data/pglite-worker'
  * The settings that are secrets on Cloudflare (`wrangler secret put`): handed over in a private env
  * file, so wrangler shows them as hidden. Every other setting goes as a `--var` (wrangler prints those).
  */
-const SECRETS = ['JWT_SECRET', 'DATABASE_URL', 'JWT_PRIVATE_KEY', 'INTROSPECTION_CLIENTS']
+const SECRETS = [
+  'JWT_SECRET',
+  'DATABASE_URL',
+  'JWT_PRIVATE_KEY',
+  'INTROSPECTION_CLIENTS',
+  'MFA_ENCRYPTION_KEY',
+]
 /** Settings this script uses itself to choose the database; the Worker gets `DATABASE_URL` only. */
 const LOCAL_ONLY = new Set([
   'PORT',

@@ -1,6 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
+import { createMfaService } from './auth/mfa'
 import { createPasswordHasher } from './auth/password'
 import { accountKeyOf, createRevocationCheck } from './auth/revocation'
 import { createSessionService, DEFAULT_SESSION_OPTIONS } from './auth/sessions'
@@ -21,6 +22,7 @@ import { healthRoutes } from './routes/health'
 import { introspectRoutes } from './routes/introspect'
 import { logoutRoutes } from './routes/logout'
 import { meRoutes } from './routes/me'
+import { mfaRoutes } from './routes/mfa'
 import { registerRoutes } from './routes/register'
 import { revokeRoutes } from './routes/revoke'
 import { tokenRoutes } from './routes/token'
@@ -34,6 +36,20 @@ function buildServices(deps: AppDeps): AppServices {
   const now = deps.now ?? Date.now
   const security = deps.security ?? DEFAULT_SECURITY
   const options = { ...DEFAULT_SESSION_OPTIONS, ...deps.sessions }
+  const throttle = createThrottle({
+    db: deps.db,
+    rules: security.throttle,
+    now,
+    onSweepError: (error) =>
+      deps.logger.warn('throttle_sweep_failed', {
+        error: error instanceof Error ? error.name : typeof error,
+      }),
+  })
+  const mfa = deps.mfa ?? {
+    encryptionKey: crypto.getRandomValues(new Uint8Array(32)),
+    ephemeralKey: true,
+    issuer: 'edge-auth',
+  }
   const limitAddress = createLimitAddress({
     trustedHops: security.trustProxyHops,
     platformAddress: deps.platformAddress ?? false,
@@ -68,14 +84,13 @@ function buildServices(deps: AppDeps): AppServices {
       now,
       shared: deps.sharedRevocationCache,
     }),
-    throttle: createThrottle({
+    throttle,
+    mfa: createMfaService({
       db: deps.db,
-      rules: security.throttle,
+      throttle,
       now,
-      onSweepError: (error) =>
-        deps.logger.warn('throttle_sweep_failed', {
-          error: error instanceof Error ? error.name : typeof error,
-        }),
+      encryptionKey: mfa.encryptionKey,
+      issuer: mfa.issuer,
     }),
   }
 }
@@ -127,6 +142,7 @@ export function createApp(appDeps: AppDeps) {
     .route('/', logoutRoutes(deps))
     .route('/', meRoutes(deps))
     .route('/', changePasswordRoutes(deps))
+    .route('/', mfaRoutes(deps))
     .route('/', healthRoutes(deps))
     .route('/', adminRoutes(deps))
 }
@@ -151,6 +167,7 @@ export async function createAppFromConfig(
     sessions: config.sessions,
     security: config.security,
     oauth: config.oauth,
+    mfa: config.mfa,
     admin: config.admin,
     accessLog: config.accessLog,
     revocationCacheEntries: config.caches.revocationAccounts,

@@ -66,6 +66,8 @@ export interface Config {
    * (no line for a successful `/validate` or health check), `all` otherwise.
    */
   accessLog: AccessLog
+  /** Two-factor login (TOTP). */
+  mfa: MfaSettings
   /** Human-readable warnings the entry point should log at start-up (never containing secrets). */
   warnings: string[]
 }
@@ -76,6 +78,20 @@ export interface CacheSizes {
   verifiedTokens: number
   /** Accounts read for the revocation check (TOKEN_REVOCATION_CACHE_ENTRIES). */
   revocationAccounts: number
+}
+
+/** Two-factor login settings (MFA_ENCRYPTION_KEY, MFA_ISSUER). */
+export interface MfaSettings {
+  /**
+   * The 32-byte AES-GCM key that encrypts stored TOTP secrets; undefined turns two-factor login off
+   * (production without MFA_ENCRYPTION_KEY): enrolment and the logins of accounts that have TOTP
+   * answer 503, never a login without the second factor.
+   */
+  encryptionKey: Uint8Array | undefined
+  /** True when no key was given outside production and a random one was made for this process. */
+  ephemeralKey: boolean
+  /** The issuer that authenticator apps show next to the account (the `otpauth://` label). */
+  issuer: string
 }
 
 /** A caller of `POST /introspect` (INTROSPECTION_CLIENTS), authenticating with HTTP Basic. */
@@ -276,6 +292,8 @@ const envSchema = z.object({
   THROTTLE_REGISTER_WINDOW_SECONDS: intInRange(1, 86_400, T.registerAddress.windowSeconds),
   THROTTLE_REFRESH_MAX: intInRange(0, 1_000_000, T.refreshFamily.max),
   THROTTLE_REFRESH_WINDOW_SECONDS: intInRange(1, 86_400, T.refreshFamily.windowSeconds),
+  MFA_ENCRYPTION_KEY: optionalString,
+  MFA_ISSUER: z.preprocess(emptyAsUndefined, z.string().max(100).default('edge-auth')),
   LOG_LEVEL: z.preprocess(
     emptyAsUndefined,
     z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).default('info'),
@@ -358,8 +376,41 @@ export function parseConfig(record: Record<string, unknown>): Config {
     },
     logLevel: env.LOG_LEVEL,
     accessLog: env.ACCESS_LOG ?? (env.NODE_ENV === 'production' ? 'errors-and-writes' : 'all'),
+    mfa: { ...resolveMfaKey(env, warnings), issuer: env.MFA_ISSUER },
     warnings,
   }
+}
+
+/**
+ * MFA_ENCRYPTION_KEY: 32 bytes in base64 or base64url (`openssl rand -base64 32`). Without it a
+ * development or test run makes a key for the process (stored TOTP secrets then become unreadable
+ * at restart) and says so; production runs with two-factor login off, and says so.
+ */
+function resolveMfaKey(env: Env, warnings: string[]) {
+  const text = env.MFA_ENCRYPTION_KEY
+  if (text === undefined) {
+    if (env.NODE_ENV === 'production') {
+      warnings.push(
+        'MFA_ENCRYPTION_KEY is not set: two-factor login is off (enrolment, and the logins of accounts that have TOTP, answer 503). Set it to 32 random bytes in base64 (openssl rand -base64 32).',
+      )
+      return { encryptionKey: undefined, ephemeralKey: false }
+    }
+    warnings.push(
+      'MFA_ENCRYPTION_KEY is not set: using a random key for this process only. TOTP secrets stored now cannot be read after a restart. Set MFA_ENCRYPTION_KEY (32 bytes, base64) before deploying.',
+    )
+    return { encryptionKey: crypto.getRandomValues(new Uint8Array(32)), ephemeralKey: true }
+  }
+  let bytes: Uint8Array | undefined
+  try {
+    const standard = text.trim().replaceAll('-', '+').replaceAll('_', '/')
+    bytes = Uint8Array.from(atob(standard), (c) => c.charCodeAt(0))
+  } catch {
+    bytes = undefined
+  }
+  if (bytes?.length !== 32) {
+    throw settingError('MFA_ENCRYPTION_KEY', 'expected 32 bytes in base64 or base64url')
+  }
+  return { encryptionKey: bytes, ephemeralKey: false }
 }
 
 function resolveSecurity(env: Env): SecurityConfig {

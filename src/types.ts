@@ -4,13 +4,14 @@
  * so routes and the app never import each other.
  */
 import type { Context, MiddlewareHandler } from 'hono'
+import type { MfaService } from './auth/mfa'
 import type { PasswordHasher } from './auth/password'
 import type { RevocationCheck } from './auth/revocation'
 import type { SharedHolderCache } from './auth/revocation-shared'
 import type { SessionOptions, SessionService } from './auth/sessions'
 import type { Throttle } from './auth/throttle'
 import type { TokenService } from './auth/tokens'
-import type { AdminSettings, OAuthSettings, SecurityConfig } from './config'
+import type { AdminSettings, MfaSettings, OAuthSettings, SecurityConfig } from './config'
 import type { Database } from './db/client'
 import type { AccessLog, Logger } from './logger'
 import type { ClientAddressFn } from './middleware/client-address'
@@ -42,6 +43,8 @@ export interface AppDeps {
   accessLog?: AccessLog
   /** The clock in milliseconds (default `Date.now`): expiry, throttling windows and caches follow it. */
   now?: () => number
+  /** Two-factor login; by default on, with a random key for the process (as in development). */
+  mfa?: MfaSettings
   /**
    * A revocation cache shared with the other instances of one place, behind each one's own
    * (Workers: the Cache API of the data center); none by default.
@@ -50,7 +53,7 @@ export interface AppDeps {
 }
 
 /** What the routes get: the dependencies with defaults filled in, plus the per-process services `createApp` builds once. */
-export interface AppServices extends Omit<AppDeps, 'sessions'> {
+export interface AppServices extends Omit<AppDeps, 'sessions' | 'mfa'> {
   clientAddress: ClientAddressFn
   security: SecurityConfig
   oauth: OAuthSettings
@@ -60,6 +63,8 @@ export interface AppServices extends Omit<AppDeps, 'sessions'> {
   sessions: SessionService
   revocation: RevocationCheck
   throttle: Throttle
+  /** TOTP enrolment, second-factor checks and the logins waiting for one. */
+  mfa: MfaService
   /** The address per-address limits count for this request (see `createLimitAddress`). */
   limitAddress<E extends AppEnv>(c: Context<E>): string | undefined
 }

@@ -190,7 +190,7 @@ for (const driver of drivers) {
         })
       const found = await login(username.toUpperCase())
       expect(found).toEqual({
-        user: { id: inserted?.id, username, hashedPassword: 'h1' },
+        user: { id: inserted?.id, username, hashedPassword: 'h1', totpEnabled: false },
         address: { attempts: 1, retryAfterSeconds: null, blockStarted: false },
         account: { attempts: 1, retryAfterSeconds: null, blockStarted: false },
       })

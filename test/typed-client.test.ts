@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest'
 import type { AppType } from '../src/app'
 import { adminKeyHash, newAdminKey } from '../src/auth/admin-keys'
 import { makeTestApp, type TestApp } from './support/app'
+import { secretOfUri, totpNow } from './support/totp'
 
 let t: TestApp
 beforeAll(async () => {
@@ -73,6 +74,47 @@ describe('hc<AppType>', () => {
     if (introspected.status === 200) {
       expectTypeOf((await introspected.json()).active).toEqualTypeOf<boolean>()
     }
+  })
+
+  it('enrols in TOTP and logs in with a second factor with full types', async () => {
+    const auth = hc<AppType>('http://auth.internal', {
+      fetch: (input: RequestInfo | URL, init?: RequestInit) => t.app.request(input, init),
+    })
+    await auth.register.$post({ json: { name: 'Ada', username: 'ada_typed', password } })
+    const first = await auth.token.$post({ form: { username: 'ada_typed', password } })
+    if (first.status !== 200) throw new Error(`login failed: ${first.status}`)
+    const headers = { authorization: `Bearer ${(await first.json()).access_token}` }
+
+    const started = await auth.me.mfa.totp.$post({ json: {} }, { headers })
+    if (started.status !== 200) throw new Error(`enrolment failed: ${started.status}`)
+    const { otpauth_uri } = await started.json()
+    expectTypeOf(otpauth_uri).toEqualTypeOf<string>()
+    const secret = secretOfUri(otpauth_uri)
+    const confirmed = await auth.me.mfa.totp.confirm.$post(
+      { json: { otp: totpNow(secret, t.clock.now()) } },
+      { headers },
+    )
+    if (confirmed.status !== 200) throw new Error(`confirmation failed: ${confirmed.status}`)
+    expectTypeOf((await confirmed.json()).recovery_codes).toEqualTypeOf<string[]>()
+
+    const login = await auth.token.$post({ form: { username: 'ada_typed', password } })
+    expect(login.status).toBe(403)
+    if (login.status !== 403) return
+    const challenge = await login.json()
+    // /token's 403 is a ban ({ detail }) or mfa_required: the body tells which.
+    if (!('mfa_token' in challenge)) throw new Error(`not mfa_required: ${challenge.detail}`)
+    expectTypeOf(challenge.mfa_token).toEqualTypeOf<string>()
+    expect(challenge.error).toBe('mfa_required')
+    const done = await auth.token.$post({
+      form: {
+        grant_type: 'urn:edge-auth:params:oauth:grant-type:mfa-otp',
+        mfa_token: challenge.mfa_token,
+        otp: totpNow(secret, t.clock.now(), 1),
+      },
+    })
+    expect(done.status).toBe(200)
+    const me = await auth.me.$get(undefined, { headers })
+    if (me.status === 200) expectTypeOf((await me.json()).totp_enabled).toEqualTypeOf<boolean>()
   })
 
   it('manages accounts through the admin API with full types', async () => {

@@ -84,13 +84,14 @@ export interface SessionService {
   /**
    * Starts a session (a new family) for a user whose password was just verified; the same
    * statement applies the throttle's `reset`, records the login on the account (last login, and
-   * `rehash`; see `startSession`).
+   * `rehash`; see `startSession`). `amr` is how the login was authenticated (the `amr` claim, RFC
+   * 8176; default `['pwd']`, a password alone), kept by every rotation of the session.
    * @returns its refresh token, or null if the user no longer exists or is banned (then nothing
    * was written).
    */
   start(
     user: UserRef,
-    alongside?: { reset?: AttemptReset; rehash?: HashReplacement | undefined },
+    alongside?: { reset?: AttemptReset; rehash?: HashReplacement | undefined; amr?: string[] },
   ): Promise<SessionGrant | null>
   /**
    * Exchanges a refresh token for its successor, unless the family's refresh limit refuses it
@@ -167,6 +168,7 @@ export function createSessionService({
     options: Object.freeze({ ...options }),
 
     async start(user, alongside) {
+      const amr = alongside?.amr ?? ['pwd']
       const at = now()
       const familyId = crypto.randomUUID()
       const token = newRefreshToken(familyId)
@@ -177,12 +179,13 @@ export function createSessionService({
         now: new Date(at),
         expiresAt: after(at, ttl),
         sessionExpiresAt: after(at, max),
+        amr: amr.join(' '),
       }
       const sessionStartedAt = await startSession(db, session, alongside)
       if (sessionStartedAt === undefined) return null
       return {
         refreshToken: token,
-        user: { id: user.id, username: user.username, sessionStartedAt },
+        user: { id: user.id, username: user.username, sessionStartedAt, amr },
       }
     },
 
@@ -218,7 +221,8 @@ export function createSessionService({
         }
       }
       const { userId: id, username, sessionStartedAt } = result.session
-      return { ok: true, refreshToken: successor, user: { id, username, sessionStartedAt } }
+      const amr = result.session.amr?.split(' ') ?? ['pwd']
+      return { ok: true, refreshToken: successor, user: { id, username, sessionStartedAt, amr } }
     },
 
     async revoke(token) {

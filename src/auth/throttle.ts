@@ -1,10 +1,12 @@
 import { convertIPv6BinaryToString, convertIPv6ToBinary } from 'hono/utils/ipaddr'
 import type { Database } from '../db/client'
 import { findUserCountingAttempt } from '../db/login'
+import type { SecondFactorCounters } from '../db/mfa'
 import type { RegistrationCounter } from '../db/register'
 import {
   type AttemptCount,
   type AttemptLimit,
+  type AttemptRelease,
   type AttemptReset,
   countAttempt,
   deleteExpiredAttempts,
@@ -100,6 +102,23 @@ export interface Throttle {
    */
   addressRefusal(address: string | undefined): ThrottleVerdict
   /**
+   * What gives back the attempt of a correct password when a second factor is still due (one
+   * attempt off the account's and the address's counts), for the statement that stores the
+   * `mfa_token`. The login then counts only through its second factor: a wrong code stays counted,
+   * like a wrong password, and a right one resets the counts ({@link Throttle.loginSucceeded}).
+   */
+  passwordAccepted(userId: number, address: string | undefined): AttemptRelease
+  /**
+   * Counts a second-factor attempt (a code sent with an `mfa_token`) under the login limits, against
+   * the client address and then the token's account, before any code is checked: `run` consumes
+   * the token and counts in one statement, with the counters it is given. An address this instance
+   * has seen blocked is refused without a statement (the token is then left as it is).
+   */
+  countSecondFactor<T>(
+    address: string | undefined,
+    run: (counters: SecondFactorCounters) => Promise<SecondFactorCount<T>>,
+  ): Promise<{ value: T | undefined; verdict: ThrottleVerdict }>
+  /**
    * Runs a registration under the per-address limit. `create` hashes the password and then, in
    * one statement, counts the attempt against the counter it is given (none when the address is
    * unknown or the limit is off) and creates the account unless that count blocks it. The hash
@@ -117,6 +136,15 @@ export interface Throttle {
    * back full, so a backlog is cleared at the pace attempts arrive.
    */
   sweep(): Promise<number>
+}
+
+/** What the statement of {@link Throttle.countSecondFactor} returns: its result and the counts. */
+export interface SecondFactorCount<T> {
+  value: T
+  /** The token's account, when the token was valid. */
+  userId: number | undefined
+  address: AttemptCount | undefined
+  account: AttemptCount | undefined
 }
 
 /** Options of {@link createThrottle}. */
@@ -236,6 +264,37 @@ export function createThrottle(options: ThrottleOptions): Throttle {
       const ip = addressKey('login', address)
       if (ip === undefined || rules.loginAddress.max <= 0) return { allowed: true }
       return loginAddresses.refusal(ip, now()) ?? { allowed: true }
+    },
+
+    passwordAccepted(userId, address) {
+      const ip = addressKey('login', address)
+      return {
+        keys: ip === undefined ? [accountKey(userId)] : [accountKey(userId), ip],
+        nowMs: now(),
+      }
+    },
+
+    async countSecondFactor(address, run) {
+      const nowMs = now()
+      const ip = addressKey('login', address)
+      const limitAddress = ip !== undefined && rules.loginAddress.max > 0
+      const known = limitAddress ? loginAddresses.refusal(ip, nowMs) : undefined
+      if (known !== undefined) return { value: undefined, verdict: known }
+      const counted = await run({
+        ...(limitAddress ? { address: { key: ip, limit: rules.loginAddress } } : {}),
+        ...(rules.loginAccount.max > 0 ? { account: rules.loginAccount } : {}),
+      })
+      const { userId } = counted
+      const byAddress = verdictOf('loginAddress', counted.address)
+      if (byAddress !== undefined && ip !== undefined) {
+        loginAddresses.learn(ip, byAddress, nowMs)
+        return { value: counted.value, verdict: { ...byAddress, userId } }
+      }
+      const byAccount = verdictOf('loginAccount', counted.account)
+      if (byAccount !== undefined) {
+        return { value: counted.value, verdict: { ...byAccount, userId } }
+      }
+      return { value: counted.value, verdict: { allowed: true } }
     },
 
     async countRegistration(address, create) {

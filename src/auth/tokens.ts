@@ -30,6 +30,8 @@ export interface AccessClaims {
   jti?: string
   iss?: string
   aud?: string | string[]
+  /** How the session's login was authenticated (RFC 8176): `["pwd"]`, or `["pwd", "otp"]` after a second factor. */
+  amr?: string[]
 }
 
 /** Why a token was refused. The reason is for logs only; clients always get the same answer. */
@@ -101,6 +103,8 @@ export interface TokenSubject {
   id: number
   username: string
   sessionStartedAt?: Date
+  /** The `amr` claim (RFC 8176); none when not given. */
+  amr?: string[]
 }
 
 /** Signs and verifies access tokens. */
@@ -322,6 +326,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
         auth_ms: user.sessionStartedAt?.getTime() ?? nowMs,
         exp: iat + options.accessTokenTtlSeconds,
         jti: crypto.randomUUID(),
+        ...(user.amr === undefined ? {} : { amr: user.amr }),
         ...(options.issuer === undefined ? {} : { iss: options.issuer }),
         ...(options.audience === undefined ? {} : { aud: options.audience }),
       }

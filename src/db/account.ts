@@ -1,5 +1,6 @@
 import { and, eq } from 'drizzle-orm'
 import type { Database } from './client'
+import { totpEnabledOf } from './mfa'
 import { users } from './schema'
 import { type AccountKey, accountCondition } from './sessions'
 import { type AttemptReset, attemptResetQueries } from './throttle'
@@ -15,6 +16,7 @@ export async function findAccount(db: Database, key: AccountKey): Promise<Accoun
       hashedPassword: users.hashedPassword,
       createdAt: users.createdAt,
       tokensValidAfter: users.tokensValidAfter,
+      totpEnabled: totpEnabledOf(users.id),
     })
     .from(users)
     .where(accountCondition(key))

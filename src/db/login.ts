@@ -1,6 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm'
 import { bannedAt } from './bans'
 import { type Database, rowsOf } from './client'
+import { totpEnabledOf } from './mfa'
 import {
   type AttemptCount,
   type AttemptLimit,
@@ -58,14 +59,14 @@ export async function findUserCountingAttempt(
     : NO_ATTEMPT
   const result = await db.execute(sql`
     with u as (
-      select id, username, hashed_password,
+      select id, username, hashed_password, ${totpEnabledOf(sql`users.id`)} as totp_enabled,
         ${bannedAt(new Date(a.nowMs))} as banned,
         (extract(epoch from banned_until) * 1000)::float8 as banned_until_ms
       from users where username_key = ${a.key}::text
     ),
     addr as (${addressCount}),
     acct as (${accountCount})
-    select u.id, u.username, u.hashed_password, u.banned, u.banned_until_ms,
+    select u.id, u.username, u.hashed_password, u.totp_enabled, u.banned, u.banned_until_ms,
       addr.attempts as address_attempts, addr.retry_after_seconds as address_retry,
       addr.block_started as address_started,
       acct.attempts as account_attempts, acct.retry_after_seconds as account_retry,
@@ -82,6 +83,7 @@ export async function findUserCountingAttempt(
             id: row.id,
             username: row.username as string,
             hashedPassword: row.hashed_password as string,
+            totpEnabled: !!row.totp_enabled,
             ...(row.banned === true ? { ban: { until: msOrNull(row.banned_until_ms) } } : {}),
           },
     address: attemptCountOf(row.address_attempts, row.address_retry, row.address_started),
@@ -97,6 +99,7 @@ interface Row {
   id: number | null
   username: string | null
   hashed_password: string | null
+  totp_enabled: boolean | null
   banned: boolean | null
   banned_until_ms: number | string | null
   address_attempts: number | null

@@ -65,6 +65,9 @@ export type User = typeof users.$inferSelect
  * row is gone is still detected). A rotation copies the family's `session_started_at` and `session_expires_at` (the absolute limit). A token is
  * usable while not consumed, not revoked, before `expires_at` (itself never past
  * `session_expires_at`), and while its session started after the user's `tokens_valid_after`.
+ * `amr` is how the session's login was authenticated (RFC 8176 values, space-separated: `pwd`, or
+ * `pwd otp` after a second factor), copied by every rotation into the family's access tokens; NULL
+ * on rows written before it existed, which were password logins.
  */
 export const refreshTokens = pgTable(
   'refresh_tokens',
@@ -80,6 +83,7 @@ export const refreshTokens = pgTable(
     sessionExpiresAt: timestamptz('session_expires_at').notNull(),
     consumedAt: timestamptz('consumed_at'),
     revokedAt: timestamptz('revoked_at'),
+    amr: text('amr'),
   },
   (t) => [
     index('refresh_tokens_family_id_idx').on(t.familyId),
@@ -106,4 +110,44 @@ export const authThrottle = pgTable(
     blockedUntil: timestamptz('blocked_until'),
   },
   (t) => [index('auth_throttle_resets_at_idx').on(t.resetsAt)],
+)
+
+/**
+ * A user's TOTP second factor (one row per user, deleted with the account). `secret` is the shared
+ * secret encrypted with AES-GCM under `MFA_ENCRYPTION_KEY` (`auth/secret-box.ts`), never in plain
+ * text; TOTP is on while `enabled_at` is set. `last_used_step` is the time step of the last code
+ * accepted: a code of that step or an earlier one is refused (no replay). `recovery_codes` holds the
+ * SHA-256 of each unused recovery code; using one removes it. `pending_secret` (encrypted too) is an
+ * enrolment started at `pending_at` and not yet confirmed with a code; while re-enrolling, the
+ * current `secret` stays in force until the new one is confirmed.
+ */
+export const userTotp = pgTable('user_totp', {
+  userId: integer('user_id')
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  secret: text('secret'),
+  enabledAt: timestamptz('enabled_at'),
+  lastUsedStep: integer('last_used_step'),
+  recoveryCodes: text('recovery_codes').array().notNull().default(sql`'{}'::text[]`),
+  pendingSecret: text('pending_secret'),
+  pendingAt: timestamptz('pending_at'),
+})
+
+/**
+ * Logins waiting for their second factor: the SHA-256 of each `mfa_token` handed out after a correct
+ * password, whose account, and until when it may be used. A token is consumed by the first attempt
+ * that presents it (right code or wrong), in the statement that counts the attempt.
+ */
+export const mfaChallenges = pgTable(
+  'mfa_challenges',
+  {
+    tokenHash: text('token_hash').primaryKey(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: timestamptz('created_at').notNull(),
+    expiresAt: timestamptz('expires_at').notNull(),
+    consumedAt: timestamptz('consumed_at'),
+  },
+  (t) => [index('mfa_challenges_user_id_idx').on(t.userId)],
 )

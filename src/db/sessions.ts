@@ -37,6 +37,8 @@ export interface NewSession {
   now: Date
   expiresAt: Date
   sessionExpiresAt: Date
+  /** How the login was authenticated (RFC 8176 values, space-separated), kept by every rotation. */
+  amr: string
 }
 
 /**
@@ -57,7 +59,7 @@ export interface Rotation {
 }
 
 /** The account behind a successful rotation, and when its session began. */
-export type RotatedSession = Pick<RefreshToken, 'userId' | 'sessionStartedAt'> &
+export type RotatedSession = Pick<RefreshToken, 'userId' | 'sessionStartedAt' | 'amr'> &
   Pick<User, 'username'>
 
 /** What {@link rotateRefreshToken} did. */
@@ -150,6 +152,7 @@ export async function startSession(
           sessionExpiresAt: sql`${at(s.sessionExpiresAt)}`.as('session_expires_at'),
           consumedAt: sql`null`.as('consumed_at'),
           revokedAt: sql`null`.as('revoked_at'),
+          amr: sql`${s.amr}::text`.as('amr'),
         })
         .from(users)
         .where(and(eq(users.id, s.userId), notBannedAt(s.now))),
@@ -229,6 +232,7 @@ export async function rotateRefreshToken(db: Database, r: Rotation): Promise<Rot
         userId: refreshTokens.userId,
         sessionStartedAt: refreshTokens.sessionStartedAt,
         sessionExpiresAt: refreshTokens.sessionExpiresAt,
+        amr: refreshTokens.amr,
         username: users.username,
       }),
   )
@@ -249,6 +253,7 @@ export async function rotateRefreshToken(db: Database, r: Rotation): Promise<Rot
             sessionExpiresAt: consumed.sessionExpiresAt,
             consumedAt: sql`null`.as('consumed_at'),
             revokedAt: sql`null`.as('revoked_at'),
+            amr: consumed.amr,
           })
           .from(consumed),
       )
@@ -280,6 +285,7 @@ export async function rotateRefreshToken(db: Database, r: Rotation): Promise<Rot
       userId: consumed.userId,
       username: consumed.username,
       sessionStartedAt: consumed.sessionStartedAt,
+      amr: consumed.amr,
       successorFamilyId: successor.familyId,
     })
     .from(presented)
@@ -290,7 +296,7 @@ export async function rotateRefreshToken(db: Database, r: Rotation): Promise<Rot
   if (row === undefined) return { outcome: 'refused' }
   const { userId, username, sessionStartedAt } = row
   if (userId !== null && username !== null && sessionStartedAt !== null && row.successorFamilyId) {
-    return { outcome: 'rotated', session: { userId, username, sessionStartedAt } }
+    return { outcome: 'rotated', session: { userId, username, sessionStartedAt, amr: row.amr } }
   }
   const count = attemptCountOf(row.attempts, row.retryAfterSeconds, row.blockStarted)
   if (count?.retryAfterSeconds != null && count.retryAfterSeconds > 0) {

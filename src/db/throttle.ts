@@ -150,6 +150,27 @@ export function attemptResetQueries(db: Database, reset: AttemptReset | undefine
 }
 
 /**
+ * What a correct password gives back while a second factor is still due: one attempt off each key
+ * (the account's, the address's), as a success would, but without forgetting the account's count.
+ * The statement that stores the login waiting for its second factor applies it.
+ */
+export interface AttemptRelease {
+  keys: string[]
+  nowMs: number
+}
+
+/** The data-modifying `WITH` queries of a release, for the statement that carries it (db/ only). */
+export function attemptReleaseQueries(
+  db: Database,
+  release: AttemptRelease | undefined,
+): WithSubquery[] {
+  if (release === undefined) return []
+  return release.keys.map((key, i) =>
+    db.$with(`throttle_release_${i}`).as(releaseAttemptQuery(db, key, release.nowMs).returning()),
+  )
+}
+
+/**
  * Deletes up to `limit` rows whose window has ended (they would start afresh anyway), so the
  * table stays as small as the set of keys seen recently. Returns how many were deleted.
  */

@@ -18,13 +18,18 @@ export type PublicUser = Pick<User, 'id' | 'name' | 'username'>
 export type LoginUser = Pick<User, 'id' | 'username' | 'hashedPassword'> & {
   /** Set when the account is banned at the login's moment (see db/bans.ts); `until` null: no end. */
   ban?: { until: Date | null }
+  /** True when the account has TOTP on: the password alone then logs nobody in. */
+  totpEnabled: boolean
 }
 
 /** An account as the account endpoints (`/me`, `/logout`, ...) need it. */
 export type Account = Pick<
   User,
   'id' | 'name' | 'username' | 'hashedPassword' | 'createdAt' | 'tokensValidAfter'
->
+> & {
+  /** True when the account has TOTP on: password changes and deletion then need a second factor. */
+  totpEnabled: boolean
+}
 
 /** What the revocation check needs to know about an account. */
 export type TokenHolder = Pick<User, 'id' | 'username' | 'tokensValidAfter'>

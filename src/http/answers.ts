@@ -18,6 +18,22 @@ export const OAuthErrorSchema = z
   })
   .openapi('OAuthError')
 
+/**
+ * The body of the password grant's `403 mfa_required`: an OAuth-style error carrying the
+ * `mfa_token` of the second step.
+ */
+export const MfaRequiredSchema = z
+  .object({
+    error: z.literal('mfa_required'),
+    error_description: z.string(),
+    detail: z.string(),
+    mfa_token: z.string().openapi({
+      description:
+        'Single-use, valid for 5 minutes: send it with `grant_type=urn:edge-auth:params:oauth:grant-type:mfa-otp` and `otp` (or `recovery_code`)',
+    }),
+  })
+  .openapi('MfaRequired')
+
 /** FastAPI's 422 body: a list of field errors. */
 export const ValidationErrorSchema = z
   .object({
@@ -89,6 +105,75 @@ export const accountBanned = (until: Date | null): ApiError =>
       : `This account is banned until ${until.toISOString()}`,
     { 'Cache-Control': 'no-store' },
   )
+
+/**
+ * 403: the password grant for an account with TOTP on, once the password was right: the login
+ * goes on with the `mfa_token` and a code (the mfa-otp grant).
+ */
+export const mfaRequired = (mfaToken: string): ApiError => {
+  const description = 'A second factor is required: send the mfa_token with a code'
+  return new ApiError(403, description, NO_STORE, {
+    error: 'mfa_required',
+    error_description: description,
+    mfa_token: mfaToken,
+  })
+}
+
+/** 400: the mfa-otp grant with an `mfa_token` that is unknown, expired or already used. */
+export const invalidMfaToken = (): ApiError =>
+  oauthError('invalid_grant', 'The mfa_token is invalid, expired or already used')
+
+/** 400: the mfa-otp grant with a wrong or already used code (the `mfa_token` is used up too). */
+export const wrongMfaCode = (): ApiError =>
+  oauthError('invalid_grant', 'The code is wrong or already used; log in again')
+
+/** 403: a second factor that is wrong, already used, or unreadable. */
+export const incorrectCode = (): ApiError => new ApiError(403, 'Incorrect or already used code')
+
+/** 403: an account change of an account with TOTP on, without `otp` or `recovery_code`. */
+export const secondFactorMissing = (): ApiError =>
+  new ApiError(
+    403,
+    'Two-factor authentication is on: send otp (a code of the authenticator app) or recovery_code',
+  )
+
+/** 403: a TOTP change of an account with TOTP on, without the current password. */
+export const currentPasswordMissing = (): ApiError =>
+  new ApiError(403, 'Two-factor authentication is on: send current_password too')
+
+/** 409: turning TOTP off, or replacing recovery codes, while TOTP is not on. */
+export const totpOff = (): ApiError => new ApiError(409, 'Two-factor authentication is not on')
+
+/** 409: a code to confirm with no enrolment in progress (none started, or it expired). */
+export const noEnrolment = (): ApiError =>
+  new ApiError(409, 'No enrolment in progress: start one with POST /me/mfa/totp')
+
+/** 422: both `otp` and `recovery_code` were sent. */
+export const bothSecondFactors = (location: string): ApiError =>
+  validationError([
+    {
+      loc: [location, 'recovery_code'],
+      msg: 'Send otp or recovery_code, not both',
+      type: 'value_error',
+    },
+  ])
+
+/**
+ * 503: a second-factor operation (or a password login of an account with TOTP on) while two-factor
+ * login is off (no `MFA_ENCRYPTION_KEY` in production).
+ */
+export const mfaUnavailable = (): ApiError =>
+  new ApiError(503, 'Two-factor authentication is unavailable on this service')
+
+/** The answer to a second factor that was missing, doubled, wrong, or could not be checked. */
+export function secondFactorRefused(
+  reason: 'mfa_unavailable' | 'second_factor_missing' | 'both_second_factors' | 'wrong_code',
+): ApiError {
+  if (reason === 'mfa_unavailable') return mfaUnavailable()
+  if (reason === 'second_factor_missing') return secondFactorMissing()
+  if (reason === 'both_second_factors') return bothSecondFactors('body')
+  return incorrectCode()
+}
 
 /** 403: a user's access token presented to the admin API: users are never administrators. */
 export const notAdministrator = (): ApiError => new ApiError(403, 'Not an administrator')
@@ -194,6 +279,18 @@ export const documented = (description: string, ...answers: [ApiError, ...ApiErr
 /** {@link documented} for OAuth2 error answers (`oauthError`). */
 export const documentedOAuth = (description: string, ...answers: [ApiError, ...ApiError[]]) =>
   describeAnswers(OAuthErrorSchema, description, answers)
+
+/**
+ * {@link documented} for the password grant's 403s: a ban (`{"detail": ...}`) and `mfa_required`
+ * (with its `mfa_token`).
+ */
+export const documentedLoginRefusals = (
+  description: string,
+  ...answers: [ApiError, ...ApiError[]]
+) => describeAnswers(z.union([MfaRequiredSchema, ErrorSchema]), description, answers)
+
+/** The `mfa_token` of the documented `mfa_required` example (the shape of one: 43 base64url characters). */
+export const MFA_TOKEN_EXAMPLE = 'q3Xo7b1mWJ0cZr4yTn8eKd2vLh6sPa9uGf5iBx0tEwC'
 
 /** {@link documented} for 422 answers (`validationError`); the examples show the shape. */
 export const documentedValidation = (description: string, ...answers: [ApiError, ...ApiError[]]) =>

@@ -9,3 +9,17 @@ export const jsonContent = <T extends z.ZodType>(schema: T, description: string)
   content: { 'application/json': { schema } },
   description,
 })
+
+/**
+ * The second-factor fields of a request that needs one (the account endpoints with TOTP on and
+ * `/token`'s second step): a code of the authenticator app, or a recovery code in its place.
+ */
+export const secondFactorFields = {
+  otp: text()
+    .max(16)
+    .optional()
+    .openapi({ description: 'A code of the authenticator app (6 digits)' }),
+  recovery_code: text().max(64).optional().openapi({
+    description: 'A recovery code (`abcd-efgh-ijkl-mnop`), in place of `otp`; each works once',
+  }),
+}

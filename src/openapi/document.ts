@@ -14,7 +14,14 @@ tokens it issues. Gateways call \`GET /validate\` as a forward-auth check (nginx
 Traefik ForwardAuth, Envoy \`ext_authz\`).
 
 To try the protected endpoints here: register with \`POST /register\`, then press **Authorize** and
-log in through the OAuth2 password flow (client id and secret stay empty).`
+log in through the OAuth2 password flow (client id and secret stay empty).
+
+Two-factor login: enrol with \`POST /me/mfa/totp\` (body \`{}\`), add the \`otpauth_uri\` or the
+\`secret\` to an authenticator app, and confirm with a code at \`POST /me/mfa/totp/confirm\` (keep the
+recovery codes). From then on the Authorize dialog's password flow answers \`403 mfa_required\`: call
+\`POST /token\` here with the username and password to get the \`mfa_token\`, then again with
+\`grant_type=urn:edge-auth:params:oauth:grant-type:mfa-otp\`, the \`mfa_token\` and \`otp\`, and paste
+the \`access_token\` into the Authorize dialog's \`bearer\` field.`
 
 function registerSecuritySchemes<E extends Env>(app: OpenAPIHono<E>): void {
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
@@ -55,6 +62,7 @@ function buildOpenApiDocument<E extends Env>(app: OpenAPIHono<E>): OpenApiDocume
     tags: [
       { name: 'accounts', description: 'Registration' },
       { name: 'tokens', description: 'Logging in and validating access tokens' },
+      { name: 'mfa', description: 'Two-factor login: TOTP enrolment and recovery codes' },
       {
         name: 'admin',
         description:

@@ -5,14 +5,18 @@ import {
   bearerRefusals,
   documented,
   documentedValidation,
+  incorrectCode,
   incorrectPassword,
+  mfaUnavailable,
+  secondFactorMissing,
+  secondFactorRefused,
   tooManyRequests,
   unsupportedMediaType,
   validationError,
 } from '../http/answers'
 import { requireAccount, requireJsonBody } from '../http/current-user'
 import { createRouter } from '../http/router'
-import { text } from '../http/schemas'
+import { secondFactorFields, text } from '../http/schemas'
 import type { AppServices } from '../types'
 import { changePassword } from '../use-cases/account'
 
@@ -25,6 +29,7 @@ const ChangePasswordSchema = z
       example: 'correct horse battery staple',
       description: 'The registration rules apply: 8-128 characters, not the username',
     }),
+    ...secondFactorFields,
   })
   .openapi('ChangePasswordRequest')
 
@@ -40,7 +45,7 @@ export function changePasswordRoutes(deps: AppServices) {
     tags: ['accounts'],
     summary: 'Change the password',
     description:
-      'Checks the current password and applies the registration rules to the new one, then replaces the hash and ends every session (refresh tokens revoked, access tokens cut off). Log in again afterwards.',
+      'Checks the current password (and, with TOTP on, `otp` or `recovery_code`) and applies the registration rules to the new one, then replaces the hash and ends every session (refresh tokens revoked, access tokens cut off). Log in again afterwards.',
     security: [{ bearer: [] }],
     middleware: [requireAccount(deps), requireJsonBody()] as const,
     request: {
@@ -49,7 +54,12 @@ export function changePasswordRoutes(deps: AppServices) {
     responses: {
       204: { description: 'Changed; every session ended' },
       401: bearerRefusals('No token, or an invalid, expired or revoked one'),
-      403: documented('The current password is wrong', incorrectPassword()),
+      403: documented(
+        'The current password is wrong, or TOTP is on and the code is missing or wrong',
+        incorrectPassword(),
+        secondFactorMissing(),
+        incorrectCode(),
+      ),
       409: documented('The password changed during the request', accountChanged()),
       415: documented('The body is not JSON', unsupportedMediaType('json')),
       422: documentedValidation(
@@ -63,21 +73,27 @@ export function changePasswordRoutes(deps: AppServices) {
         'Too many failed password attempts for this account or from this address; see Retry-After',
         tooManyRequests('password', 900),
       ),
+      503: documented('TOTP is on and two-factor login is off on this service', mfaUnavailable()),
     },
   })
 
   return createRouter().openapi(route, async (c) => {
     const account = c.get('account')
-    const { current_password, new_password } = c.req.valid('json')
+    const { current_password, new_password, otp, recovery_code } = c.req.valid('json')
     const problem = passwordProblem(new_password, account.username)
     if (problem !== null) throw newPasswordRefused(problem)
     const attempt = { log: c.get('logger'), address: deps.limitAddress(c) }
-    const outcome = await changePassword(deps, attempt, account, current_password, new_password)
+    const outcome = await changePassword(deps, attempt, account, current_password, new_password, {
+      otp,
+      recoveryCode: recovery_code,
+    })
     if (!outcome.ok) {
       if (outcome.reason === 'throttled') {
         throw tooManyRequests('password', outcome.retryAfterSeconds)
       }
-      throw outcome.reason === 'wrong_password' ? incorrectPassword() : accountChanged()
+      if (outcome.reason === 'wrong_password') throw incorrectPassword()
+      if (outcome.reason === 'account_changed') throw accountChanged()
+      throw secondFactorRefused(outcome.reason)
     }
     return c.body(null, 204)
   })

@@ -5,14 +5,18 @@ import {
   bearerRefusals,
   documented,
   documentedValidation,
+  incorrectCode,
   incorrectPassword,
+  mfaUnavailable,
+  secondFactorMissing,
+  secondFactorRefused,
   tooManyRequests,
   unsupportedMediaType,
   validationError,
 } from '../http/answers'
 import { requireAccount, requireJsonBody } from '../http/current-user'
 import { createRouter } from '../http/router'
-import { jsonContent, text } from '../http/schemas'
+import { jsonContent, secondFactorFields, text } from '../http/schemas'
 import type { AppServices } from '../types'
 import { deleteAccount } from '../use-cases/account'
 
@@ -22,6 +26,9 @@ const MeSchema = z
     name: z.string().openapi({ example: 'Alice Liddell' }),
     username: z.string().openapi({ example: 'alice' }),
     created_at: z.string().openapi({ example: '2025-01-31T12:00:00.000Z', format: 'date-time' }),
+    totp_enabled: z
+      .boolean()
+      .openapi({ description: 'Whether logins need a code of the authenticator app (TOTP)' }),
   })
   .openapi('Me')
 
@@ -30,6 +37,7 @@ const DeleteMeSchema = z
     current_password: text()
       .max(LOGIN_LIMITS.password)
       .openapi({ description: 'The account password, to confirm' }),
+    ...secondFactorFields,
   })
   .openapi('DeleteMeRequest')
 
@@ -52,7 +60,7 @@ export function meRoutes(deps: AppServices) {
     tags: ['accounts'],
     summary: 'Delete the current account',
     description:
-      'Needs the current password. Deletes the account and all its sessions; its tokens stop working. The username can be registered again afterwards, as a new account with a new id.',
+      'Needs the current password (and, with TOTP on, `otp` or `recovery_code`). Deletes the account and all its sessions; its tokens stop working. The username can be registered again afterwards, as a new account with a new id.',
     security: [{ bearer: [] }],
     middleware: [requireAccount(deps), requireJsonBody()] as const,
     request: {
@@ -61,7 +69,12 @@ export function meRoutes(deps: AppServices) {
     responses: {
       204: { description: 'Deleted' },
       401: unauthorized,
-      403: documented('The current password is wrong', incorrectPassword()),
+      403: documented(
+        'The current password is wrong, or TOTP is on and the code is missing or wrong',
+        incorrectPassword(),
+        secondFactorMissing(),
+        incorrectCode(),
+      ),
       409: documented('The password changed during the request', accountChanged()),
       415: documented('The body is not JSON', unsupportedMediaType('json')),
       422: documentedValidation(
@@ -74,23 +87,32 @@ export function meRoutes(deps: AppServices) {
         'Too many failed password attempts for this account or from this address; see Retry-After',
         tooManyRequests('password', 900),
       ),
+      503: documented('TOTP is on and two-factor login is off on this service', mfaUnavailable()),
     },
   })
 
   return createRouter()
     .openapi(get, (c) => {
-      const { id, name, username, createdAt } = c.get('account')
-      return c.json({ id, name, username, created_at: createdAt.toISOString() }, 200)
+      const { id, name, username, createdAt, totpEnabled } = c.get('account')
+      return c.json(
+        { id, name, username, created_at: createdAt.toISOString(), totp_enabled: totpEnabled },
+        200,
+      )
     })
     .openapi(remove, async (c) => {
-      const { current_password } = c.req.valid('json')
+      const { current_password, otp, recovery_code } = c.req.valid('json')
       const attempt = { log: c.get('logger'), address: deps.limitAddress(c) }
-      const outcome = await deleteAccount(deps, attempt, c.get('account'), current_password)
+      const outcome = await deleteAccount(deps, attempt, c.get('account'), current_password, {
+        otp,
+        recoveryCode: recovery_code,
+      })
       if (!outcome.ok) {
         if (outcome.reason === 'throttled') {
           throw tooManyRequests('password', outcome.retryAfterSeconds)
         }
-        throw outcome.reason === 'wrong_password' ? incorrectPassword() : accountChanged()
+        if (outcome.reason === 'wrong_password') throw incorrectPassword()
+        if (outcome.reason === 'account_changed') throw accountChanged()
+        throw secondFactorRefused(outcome.reason)
       }
       return c.body(null, 204)
     })

@@ -1,22 +1,30 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { LOGIN_LIMITS } from '../auth/credentials'
+import { MFA_OTP_GRANT, type SecondFactor } from '../auth/mfa'
 import {
   accountBanned,
   badCredentials,
   documented,
+  documentedLoginRefusals,
   documentedOAuth,
   invalidGrant,
+  invalidMfaToken,
+  MFA_TOKEN_EXAMPLE,
   malformedForm,
+  mfaRequired,
+  mfaUnavailable,
   oauthError,
   payloadTooLarge,
   tooManyRequests,
   unsupportedMediaType,
+  wrongMfaCode,
 } from '../http/answers'
 import { createRouter } from '../http/router'
-import { jsonContent } from '../http/schemas'
+import { jsonContent, secondFactorFields } from '../http/schemas'
 import { requireForm } from '../middleware/body'
 import type { AppServices } from '../types'
 import { passwordLogin } from '../use-cases/login'
+import { readSecondFactor, secondFactorLogin } from '../use-cases/mfa'
 import { type IssuedTokens, refresh } from '../use-cases/sessions'
 
 const TokenRequestSchema = z
@@ -24,13 +32,23 @@ const TokenRequestSchema = z
     grant_type: z
       .string()
       .optional()
-      .openapi({ example: 'password', description: '`password` (the default) or `refresh_token`' }),
+      .openapi({
+        example: 'password',
+        description: `\`password\` (the default), \`refresh_token\`, or \`${MFA_OTP_GRANT}\` (the second step of a login with TOTP on)`,
+      }),
     username: z.string().optional().openapi({ example: 'alice' }),
     password: z.string().optional().openapi({ example: 'correct horse battery staple' }),
     refresh_token: z
       .string()
       .optional()
       .openapi({ description: 'With `grant_type=refresh_token`: the refresh token to exchange' }),
+    mfa_token: z
+      .string()
+      .optional()
+      .openapi({
+        description: `With \`grant_type=${MFA_OTP_GRANT}\`: the mfa_token of the 403 mfa_required answer`,
+      }),
+    ...secondFactorFields,
     scope: z.string().optional(),
     client_id: z.string().optional(),
     client_secret: z.string().optional(),
@@ -50,6 +68,8 @@ const TokenSchema = z
 
 const RETRY_EXAMPLE = 900
 
+const UNSUPPORTED_GRANT = `grant_type must be "password", "refresh_token" or "${MFA_OTP_GRANT}"`
+
 /** The end of a ban in the documented example of a ban with an end. */
 const BAN_END_EXAMPLE = new Date('2026-12-31T00:00:00Z')
 
@@ -57,9 +77,10 @@ const route = createRoute({
   method: 'post',
   path: '/token',
   tags: ['tokens'],
-  summary: 'Log in (password grant) or refresh a session (refresh_token grant)',
+  summary:
+    'Log in (password grant, then the mfa-otp grant with TOTP on) or refresh a session (refresh_token grant)',
   description:
-    'The password grant is for first-party clients only (RFC 9700 §2.4) and answers 401 alike for an unknown user and a wrong password. The refresh_token grant consumes the refresh token and returns its successor; a refresh token that is unknown, expired, revoked or already used is a 400 invalid_grant, and one used again after the grace window ends every session of its user. Refreshes of one session are limited per window (429 with Retry-After).',
+    'The password grant is for first-party clients only (RFC 9700 §2.4) and answers 401 alike for an unknown user and a wrong password. The refresh_token grant consumes the refresh token and returns its successor; a refresh token that is unknown, expired, revoked or already used is a 400 invalid_grant, and one used again after the grace window ends every session of its user. Refreshes of one session are limited per window (429 with Retry-After). For an account with TOTP on, a right password answers 403 mfa_required with an mfa_token; the login then completes with grant_type=urn:edge-auth:params:oauth:grant-type:mfa-otp, the mfa_token and otp (or recovery_code): the mfa_token is single-use and lives 5 minutes, and wrong codes count against the login throttle like wrong passwords.',
   middleware: [requireForm(malformedForm)] as const,
   request: {
     body: {
@@ -75,14 +96,17 @@ const route = createRoute({
     400: documentedOAuth(
       'A malformed token request, or an unusable refresh token (RFC 6749 §5.2)',
       oauthError('invalid_request', 'username and password are required'),
-      oauthError('unsupported_grant_type', 'grant_type must be "password" or "refresh_token"'),
+      oauthError('unsupported_grant_type', UNSUPPORTED_GRANT),
       invalidGrant(),
+      invalidMfaToken(),
+      wrongMfaCode(),
     ),
     401: documented('Incorrect username or password', badCredentials()),
-    403: documented(
-      'The account is banned (answered only after the password or refresh token was right)',
+    403: documentedLoginRefusals(
+      `The account is banned (answered only after the password, the code or the refresh token was right), or the password is right and the account has TOTP on: send the mfa_token with a code under grant_type=${MFA_OTP_GRANT}`,
       accountBanned(null),
       accountBanned(BAN_END_EXAMPLE),
+      mfaRequired(MFA_TOKEN_EXAMPLE),
     ),
     413: documented('The body is too large', payloadTooLarge()),
     415: documented('The body is not a form', unsupportedMediaType('form')),
@@ -90,6 +114,10 @@ const route = createRoute({
       'Too many failed logins for this account or from this address, or too many refreshes of this session; see Retry-After',
       tooManyRequests('login', RETRY_EXAMPLE),
       tooManyRequests('refresh', RETRY_EXAMPLE),
+    ),
+    503: documented(
+      'Two-factor login is off on this service (no MFA_ENCRYPTION_KEY in production): the mfa-otp grant, and a password login of an account with TOTP on',
+      mfaUnavailable(),
     ),
   },
 })
@@ -119,7 +147,22 @@ export function tokenRoutes(deps: AppServices) {
             throw tooManyRequests('login', outcome.retryAfterSeconds)
           }
           if (outcome.reason === 'banned') throw accountBanned(outcome.until)
+          if (outcome.reason === 'mfa_required') throw mfaRequired(outcome.mfaToken)
+          if (outcome.reason === 'mfa_unavailable') throw mfaUnavailable()
           throw badCredentials()
+        }
+        tokens = outcome.tokens
+      } else if (grant === MFA_OTP_GRANT) {
+        const { mfaToken, factor } = mfaOtpForm(form)
+        const attempt = { log, address: deps.limitAddress(c) }
+        const outcome = await secondFactorLogin(deps, attempt, mfaToken, factor)
+        if (!outcome.ok) {
+          if (outcome.reason === 'throttled') {
+            throw tooManyRequests('login', outcome.retryAfterSeconds)
+          }
+          if (outcome.reason === 'banned') throw accountBanned(outcome.until)
+          if (outcome.reason === 'mfa_unavailable') throw mfaUnavailable()
+          throw outcome.reason === 'wrong_code' ? wrongMfaCode() : invalidMfaToken()
         }
         tokens = outcome.tokens
       } else if (grant === 'refresh_token') {
@@ -133,10 +176,7 @@ export function tokenRoutes(deps: AppServices) {
         }
         tokens = outcome.tokens
       } else {
-        throw oauthError(
-          'unsupported_grant_type',
-          'grant_type must be "password" or "refresh_token"',
-        )
+        throw oauthError('unsupported_grant_type', UNSUPPORTED_GRANT)
       }
       return c.json(tokenBody(tokens), 200, NO_STORE)
     },
@@ -156,6 +196,28 @@ function passwordForm(form: TokenForm): { username: string; password: string } {
     throw oauthError('invalid_request', 'username or password is too long')
   }
   return { username, password }
+}
+
+/**
+ * The mfa-otp grant's parameters: the `mfa_token` and exactly one of `otp` and `recovery_code` (an
+ * empty parameter is an absent one, as forms send fields left blank).
+ */
+function mfaOtpForm(form: TokenForm): { mfaToken: string; factor: SecondFactor } {
+  const mfaToken = form.mfa_token
+  if (!mfaToken) throw oauthError('invalid_request', 'mfa_token is required')
+  const factor = readSecondFactor({
+    otp: form.otp || undefined,
+    recoveryCode: form.recovery_code || undefined,
+  })
+  if ('ok' in factor) {
+    throw oauthError(
+      'invalid_request',
+      factor.reason === 'both_second_factors'
+        ? 'send otp or recovery_code, not both'
+        : 'otp or recovery_code is required',
+    )
+  }
+  return { mfaToken, factor }
 }
 
 /** The refresh grant's token, present and not absurdly long. */

@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { encodeBase64Url } from 'hono/utils/encode'
 import type { PublicJwk } from '../auth/keys'
+import { MFA_OTP_GRANT } from '../auth/mfa'
 import { documented, notFound } from '../http/answers'
 import { createRouter } from '../http/router'
 import { jsonContent } from '../http/schemas'
@@ -126,7 +127,11 @@ export function wellKnownRoutes(deps: AppServices) {
       jwks_uri: `${base}/.well-known/jwks.json`,
       revocation_endpoint: `${base}/revoke`,
       ...(introspection ? { introspection_endpoint: `${base}/introspect` } : {}),
-      grant_types_supported: ['password', 'refresh_token'],
+      grant_types_supported: [
+        'password',
+        'refresh_token',
+        ...(deps.mfa.enabled ? [MFA_OTP_GRANT] : []),
+      ],
       response_types_supported: [],
       token_endpoint_auth_methods_supported: ['none'],
       revocation_endpoint_auth_methods_supported: ['none'],

@@ -4,6 +4,13 @@ import { type AccessClaims, InvalidTokenError } from '../auth/tokens'
 import { deleteAccount as deleteAccountRow, findAccount } from '../db/account'
 import type { Account } from '../db/users'
 import type { AppServices } from '../types'
+import {
+  checkSecondFactor,
+  requiredSecondFactor,
+  type SecondFactorInput,
+  type SecondFactorRefusal,
+  type WrongCode,
+} from './mfa'
 import { type Attempt, checkPassword, type Throttled } from './password-check'
 
 /**
@@ -30,22 +37,47 @@ export async function accountOfToken(
   return { account, claims }
 }
 
-/** The outcome of an account change confirmed by the current password. */
+/**
+ * The outcome of an account change confirmed by the current password (and, with TOTP on, a second
+ * factor).
+ */
 export type ConfirmedChange =
   | { ok: true }
   | Throttled
   | { ok: false; reason: 'wrong_password' }
+  | SecondFactorRefusal
+  | WrongCode
   /** The password changed between reading the account and writing it; nothing was written. */
   | { ok: false; reason: 'account_changed' }
 
 type ChangeDeps = Pick<
   AppServices,
-  'throttle' | 'passwords' | 'sessions' | 'revocation' | 'logger' | 'db'
+  'throttle' | 'passwords' | 'sessions' | 'revocation' | 'logger' | 'db' | 'mfa'
 >
 
 /**
+ * The current password, then (with TOTP on) the second factor, whose absence is told before any
+ * hashing. @returns the throttle reset for the statement that makes the change, or the refusal.
+ */
+async function confirmed(
+  deps: ChangeDeps,
+  attempt: Attempt,
+  account: Account,
+  currentPassword: string,
+  secondFactor: SecondFactorInput,
+  failEvent: string,
+) {
+  const required = requiredSecondFactor(deps, account, secondFactor)
+  if (!required.ok) return required
+  const check = await checkPassword(deps, attempt, account, currentPassword, failEvent)
+  if (!check.ok) return check
+  const checked = await checkSecondFactor(deps, attempt, account, required.factor, failEvent)
+  return checked.ok ? check : checked
+}
+
+/**
  * Replaces the password (the new one already passed the registration rules) and ends every
- * session, after checking the current one; the hash, the cut-off, the revoked refresh tokens and
+ * session, after checking the current one (and the second factor); the hash, the cut-off, the revoked refresh tokens and
  * the counter reset are one statement, applied only if the hash is still the one checked.
  */
 export async function changePassword(
@@ -54,8 +86,16 @@ export async function changePassword(
   account: Account,
   currentPassword: string,
   newPassword: string,
+  secondFactor: SecondFactorInput = {},
 ): Promise<ConfirmedChange> {
-  const check = await checkPassword(deps, attempt, account, currentPassword, 'password_change_fail')
+  const check = await confirmed(
+    deps,
+    attempt,
+    account,
+    currentPassword,
+    secondFactor,
+    'password_change_fail',
+  )
   if (!check.ok) return check
   const newHash = await deps.passwords.hash(newPassword)
   const replacement = { expectedHash: account.hashedPassword, newHash }
@@ -68,7 +108,8 @@ export async function changePassword(
 }
 
 /**
- * Deletes the account (its sessions go with it) after checking the current password; one
+ * Deletes the account (its sessions go with it) after checking the current password (and the
+ * second factor); one
  * statement with the counter reset, applied only if the hash is still the one checked.
  */
 export async function deleteAccount(
@@ -76,8 +117,16 @@ export async function deleteAccount(
   attempt: Attempt,
   account: Account,
   currentPassword: string,
+  secondFactor: SecondFactorInput = {},
 ): Promise<ConfirmedChange> {
-  const check = await checkPassword(deps, attempt, account, currentPassword, 'account_delete_fail')
+  const check = await confirmed(
+    deps,
+    attempt,
+    account,
+    currentPassword,
+    secondFactor,
+    'account_delete_fail',
+  )
   if (!check.ok) return check
   if (!(await deleteAccountRow(deps.db, account.id, account.hashedPassword, check.reset))) {
     return { ok: false, reason: 'account_changed' }

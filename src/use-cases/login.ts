@@ -2,6 +2,7 @@
 import type { HashReplacement, LoginUser } from '../db/users'
 import type { Logger } from '../logger'
 import type { AppServices } from '../types'
+import { requireSecondFactorLogin, type SecondFactorDue } from './mfa'
 import { type Attempt, type Throttled, throttledAttempt } from './password-check'
 import { type Banned, type IssuedTokens, issueTokens } from './sessions'
 
@@ -13,6 +14,8 @@ export type LoginOutcome =
   | { ok: false; reason: 'bad_credentials' }
   /** The password was right but the account is banned (`until` null: no end). */
   | Banned
+  /** The password was right and the account has TOTP on: a second factor is due first. */
+  | SecondFactorDue
 
 const BAD_CREDENTIALS = { ok: false, reason: 'bad_credentials' } as const
 
@@ -22,13 +25,16 @@ const BAD_CREDENTIALS = { ok: false, reason: 'bad_credentials' } as const
  *    any hashing; a blocked attempt is refused there;
  * 2. the password is verified (a dummy hash for an unknown name, so both cost the same);
  * 3. only then is a ban (read by the first statement) told: `banned`;
- * 4. one statement starts the session (none for an account banned meanwhile), resets the counts,
+ * 4. an account with TOTP on gets no session yet: one statement stores a login waiting for its
+ *    second factor (the password's attempt given back, a rehash stored) and `mfa_required` hands out its
+ *    `mfa_token` (use-cases/mfa.ts; the mfa-otp grant completes the login);
+ * 5. one statement starts the session (none for an account banned meanwhile), resets the counts,
  *    records the login (`last_login_at`) and, when the hash was made with older parameters,
  *    stores a fresh one (only if the verified hash is still there);
- * 5. an access token is issued for the session.
+ * 6. an access token is issued for the session.
  */
 export async function passwordLogin(
-  deps: Pick<AppServices, 'throttle' | 'passwords' | 'sessions' | 'tokens'>,
+  deps: Pick<AppServices, 'throttle' | 'passwords' | 'sessions' | 'tokens' | 'mfa'>,
   { log, address }: Attempt,
   username: string,
   password: string,
@@ -49,10 +55,12 @@ export async function passwordLogin(
     log.warn('authn_login_fail', { user_id: user.id, reason: 'banned' })
     return { ok: false, reason: 'banned', until: user.ban.until }
   }
-  const reset = deps.throttle.loginSucceeded(user.id, address)
   const rehash = deps.passwords.needsRehash(user.hashedPassword)
     ? await freshHash(deps, log, user, password)
     : undefined
+  const due = await requireSecondFactorLogin(deps, { log, address }, user, rehash)
+  if (due !== undefined) return due
+  const reset = deps.throttle.loginSucceeded(user.id, address)
   const session = await deps.sessions.start(user, { reset, rehash })
   if (session === null) {
     log.warn('authn_login_fail', { user_id: user.id, reason: 'deleted_or_banned' })

@@ -29,7 +29,7 @@ export function accountContract(target: TargetRef): void {
   }
 
   describe('GET /me', () => {
-    it('200 {id, name, username, created_at}, nothing else', async () => {
+    it('200 {id, name, username, created_at, totp_enabled}, nothing else', async () => {
       const s = await newSession()
       const res = await bearer('GET', '/me', s.access)
       expect(res.status).toBe(200)
@@ -39,6 +39,7 @@ export function accountContract(target: TargetRef): void {
         name: 'Test User',
         username: s.username,
         created_at: expect.any(String),
+        totp_enabled: false,
       })
       expect(new Date(body.created_at).toISOString()).toBe(body.created_at)
       expect(Math.abs(Date.parse(body.created_at) - Date.now())).toBeLessThan(600_000)

@@ -5,6 +5,7 @@ import { forwardAuthContract } from './forward-auth'
 import { hardeningContract } from './hardening'
 import { localVerificationContract } from './local-verification'
 import { loggingContract } from './logging'
+import { mfaContract } from './mfa'
 import { passwordEngineContract } from './password-engine'
 import { registerContract } from './register'
 import { sessionsContract } from './sessions'
@@ -29,6 +30,7 @@ export const contractCases: ContractCases[] = [
   hardeningContract,
   loggingContract,
   localVerificationContract,
+  mfaContract,
   passwordEngineContract,
   adminContract,
 ]

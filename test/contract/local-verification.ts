@@ -94,7 +94,11 @@ export function localVerificationContract(target: TargetRef): void {
           jwks_uri: `${CONTRACT_ISSUER}/.well-known/jwks.json`,
           revocation_endpoint: `${CONTRACT_ISSUER}/revoke`,
           introspection_endpoint: `${CONTRACT_ISSUER}/introspect`,
-          grant_types_supported: ['password', 'refresh_token'],
+          grant_types_supported: [
+            'password',
+            'refresh_token',
+            'urn:edge-auth:params:oauth:grant-type:mfa-otp',
+          ],
           response_types_supported: [],
           token_endpoint_auth_methods_supported: ['none'],
           revocation_endpoint_auth_methods_supported: ['none'],

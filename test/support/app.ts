@@ -4,7 +4,7 @@ import { createPasswordHasher } from '../../src/auth/password'
 import type { SessionOptions } from '../../src/auth/sessions'
 import { createVerifiedTokenCache } from '../../src/auth/token-cache'
 import { createTokenService, type TokenServiceOptions } from '../../src/auth/tokens'
-import { DEFAULT_SECURITY, type SecurityConfig } from '../../src/config'
+import { DEFAULT_SECURITY, type MfaSettings, type SecurityConfig } from '../../src/config'
 import type { DatabaseHandle } from '../../src/db/client'
 import { migrateDatabase } from '../../src/db/migrate'
 import { type AccessLog, createLogger } from '../../src/logger'
@@ -104,9 +104,22 @@ export async function makeTestApp(options: TestAppOptions = {}) {
     { now: options.jwt?.now ?? clock.now },
   )
   const logger = createLogger((line) => logs.push(line))
-  /** Another instance of the service on the same database and clock, with its own caches. */
-  const instance = (sessions: Partial<SessionOptions> = options.sessions ?? {}) =>
+  // One TOTP encryption key for every instance, as one MFA_ENCRYPTION_KEY for every server.
+  const testMfa: MfaSettings = {
+    encryptionKey: crypto.getRandomValues(new Uint8Array(32)),
+    ephemeralKey: false,
+    issuer: 'edge-auth',
+  }
+  /**
+   * Another instance of the service on the same database and clock, with its own caches; `mfa`
+   * replaces its two-factor settings (`encryptionKey: undefined`: two-factor login off).
+   */
+  const instance = (
+    sessions: Partial<SessionOptions> = options.sessions ?? {},
+    mfa: MfaSettings = testMfa,
+  ) =>
     createApp({
+      mfa,
       db: handle.db,
       passwords,
       tokens,
