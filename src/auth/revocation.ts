@@ -150,7 +150,8 @@ export function createRevocationCheck(options: RevocationCheckOptions): Revocati
   }
 
   const loadEntry = (key: HolderKey, id: number | string, at: number): Entry => {
-    if (shared === undefined) return { expires: at + ttlMs, holder: options.load(key), loaded: null }
+    if (shared === undefined)
+      return { expires: at + ttlMs, holder: options.load(key), loaded: null }
     const entry: Entry = { expires: at + ttlMs, holder: Promise.resolve(undefined), loaded: null }
     entry.holder = readThrough(key, sharedKeyOf(id), at).then((read) => {
       entry.expires = read.readAt + ttlMs
