@@ -33,7 +33,14 @@ const DEFAULT_PGLITE_DIR = './.data/pglite-worker'
  * The settings that are secrets on Cloudflare (`wrangler secret put`): handed over in a private env
  * file, so wrangler shows them as hidden. Every other setting goes as a `--var` (wrangler prints those).
  */
-const SECRETS = ['JWT_SECRET', 'DATABASE_URL', 'JWT_PRIVATE_KEY', 'INTROSPECTION_CLIENTS']
+const SECRETS = [
+  'JWT_SECRET',
+  'DATABASE_URL',
+  'JWT_PRIVATE_KEY',
+  'INTROSPECTION_CLIENTS',
+  // Read by Bun and Node only (a Worker has no /metrics), but a secret wherever it is set.
+  'METRICS_TOKEN',
+]
 /** Settings this script uses itself to choose the database; the Worker gets `DATABASE_URL` only. */
 const LOCAL_ONLY = new Set([
   'PORT',

@@ -213,6 +213,20 @@ describe('METRICS_TOKEN', () => {
     }
   })
 
+  it('set where nothing records (a Worker): /metrics answers 404, not an empty page', async () => {
+    const app = createApp({
+      db: unreachableDb(),
+      passwords: createPasswordHasher({ params: FAST_ARGON2 }),
+      tokens: createTokenService({ secret: TEST_SECRET, accessTokenTtlSeconds: 600 }),
+      logger: createLogger(() => {}),
+      metricsToken: TEST_METRICS_TOKEN,
+    })
+    const res = await app.request('/metrics', {
+      headers: { authorization: `Bearer ${TEST_METRICS_TOKEN}` },
+    })
+    expect(res.status).toBe(404)
+  })
+
   it('must be at least 32 characters, and the error does not show it', () => {
     const short = 'too-short-metrics-token'
     const parse = () => parseConfig({ ...CONTRACT_ENV, METRICS_TOKEN: short })

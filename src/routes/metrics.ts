@@ -1,6 +1,7 @@
 import { notAuthenticated } from '../http/answers'
 import { bearerCredential } from '../http/bearer'
 import { createRouter } from '../http/router'
+import { NO_METRICS } from '../metrics'
 import type { AppServices } from '../types'
 
 const utf8 = new TextEncoder()
@@ -20,13 +21,13 @@ function sameDigest(a: Uint8Array, b: Uint8Array): boolean {
 /**
  * `GET /metrics`: the Prometheus text exposition, for a scraper that presents METRICS_TOKEN as a
  * bearer token (compared in constant time). 404 when METRICS_TOKEN is unset (metrics off: the
- * default, and always on Workers), 401 with a bearer challenge for a missing or wrong token. An
+ * default) or nothing records (Workers, where the entry point makes no recorder), 401 with a bearer challenge for a missing or wrong token. An
  * operations endpoint, not part of the API: left out of the OpenAPI document.
  */
 export function metricsRoutes(deps: AppServices) {
   const router = createRouter()
   const { metricsToken } = deps
-  if (metricsToken === undefined) return router
+  if (metricsToken === undefined || deps.metrics === NO_METRICS) return router
   const expected = digest(metricsToken)
   router.get('/metrics', async (c) => {
     const presented = bearerCredential(c)
