@@ -58,15 +58,42 @@ export function createPrometheusMetrics(): Metrics {
     buckets: HASH_BUCKETS,
     registers,
   })
+  // The labelled series are looked up by one string key: prom-client would otherwise sort and join
+  // the label object on every call. Their number is bounded by the labels' values.
+  const series = new Map<
+    string,
+    { count: ReturnType<typeof requests.labels>; time: ReturnType<typeof durations.labels> }
+  >()
+  const seriesOf = (route: string, method: string, status: number) => {
+    const label = methodLabel(method)
+    const key = `${route} ${label} ${status}`
+    let found = series.get(key)
+    if (found === undefined) {
+      found = {
+        count: requests.labels({ route, method: label, status }),
+        time: durations.labels({ route, method: label }),
+      }
+      series.set(key, found)
+    }
+    return found
+  }
+  const outcomes = new Map<string, ReturnType<typeof validations.labels>>()
   return {
     requestDone(route, method, status, seconds) {
-      const label = methodLabel(method)
-      requests.inc({ route, method: label, status })
-      durations.observe({ route, method: label }, seconds)
+      const { count, time } = seriesOf(route, method, status)
+      count.inc()
+      time.observe(seconds)
     },
     login: (outcome) => logins.inc({ outcome }),
     throttleBlock: (scope) => throttleBlocks.inc({ scope }),
-    validation: (outcome) => validations.inc({ outcome }),
+    validation(outcome) {
+      let counter = outcomes.get(outcome)
+      if (counter === undefined) {
+        counter = validations.labels({ outcome })
+        outcomes.set(outcome, counter)
+      }
+      counter.inc()
+    },
     dbError: () => dbErrors.inc(),
     hashTiming: (operation, seconds) => hashes.observe({ operation }, seconds),
     exposition: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
