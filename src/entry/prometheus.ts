@@ -58,8 +58,8 @@ export function createPrometheusMetrics(): Metrics {
     buckets: HASH_BUCKETS,
     registers,
   })
-  // The labelled series are looked up by one string key: prom-client would otherwise sort and join
-  // the label object on every call. Their number is bounded by the labels' values.
+  // The labelled series, made once each and found by one string key (prom-client's `labels()`
+  // checks the label names on every call). Their number is bounded by the labels' values.
   const series = new Map<
     string,
     { count: ReturnType<typeof requests.labels>; time: ReturnType<typeof durations.labels> }
