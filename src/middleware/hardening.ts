@@ -61,7 +61,7 @@ export function completeJson<T, S extends ContentfulStatusCode>(
 /**
  * The `route` label of a finished request: the template of the route that answered
  * (`/admin/users/:id`), never the raw path, so a client cannot add label values; `unmatched` when
- * only the app-wide middleware ran (404, 405).
+ * only the app-wide middleware ran (404, 405, a CORS preflight).
  */
 export function routeLabel(c: Context): string {
   const route = c.req.routePath
