@@ -27,6 +27,7 @@ const INTEGRATION = [
   'test/drivers.test.ts',
   'test/entry-points.test.ts',
   'test/event-loop.test.ts',
+  'test/metrics-scrape.test.ts',
   'test/neon-local.test.ts',
   'test/nginx.test.ts',
   'test/node-server-limits.test.ts',

@@ -39,6 +39,8 @@ const SECRETS = [
   'JWT_PRIVATE_KEY',
   'INTROSPECTION_CLIENTS',
   'MFA_ENCRYPTION_KEY',
+  // Read by Bun and Node only (a Worker has no /metrics), but a secret wherever it is set.
+  'METRICS_TOKEN',
 ]
 /** Settings this script uses itself to choose the database; the Worker gets `DATABASE_URL` only. */
 const LOCAL_ONLY = new Set([

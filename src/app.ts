@@ -2,10 +2,10 @@ import { OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { createMfaService } from './auth/mfa'
-import { createPasswordHasher } from './auth/password'
+import { createPasswordHasher, timedHasher } from './auth/password'
 import { accountKeyOf, createRevocationCheck } from './auth/revocation'
 import { createSessionService, DEFAULT_SESSION_OPTIONS } from './auth/sessions'
-import { createThrottle } from './auth/throttle'
+import { createThrottle, observeBlocks } from './auth/throttle'
 import { createVerifiedTokenCache } from './auth/token-cache'
 import { createTokenService, type TokenService } from './auth/tokens'
 import { type Config, DEFAULT_ADMIN, DEFAULT_OAUTH, DEFAULT_SECURITY } from './config'
@@ -13,6 +13,7 @@ import { databaseUnavailableCode, isUniqueViolation } from './db/errors'
 import { findTokenHolder } from './db/sessions'
 import { ApiError, errorResponse } from './errors'
 import { conflict, internalError, notFound, temporarilyUnavailable } from './http/answers'
+import { NO_METRICS } from './metrics'
 import { createLimitAddress } from './middleware/client-address'
 import { hardening } from './middleware/hardening'
 import { mountApiDocs } from './openapi/document'
@@ -22,6 +23,7 @@ import { healthRoutes } from './routes/health'
 import { introspectRoutes } from './routes/introspect'
 import { logoutRoutes } from './routes/logout'
 import { meRoutes } from './routes/me'
+import { metricsRoutes } from './routes/metrics'
 import { mfaRoutes } from './routes/mfa'
 import { registerRoutes } from './routes/register'
 import { revokeRoutes } from './routes/revoke'
@@ -36,6 +38,8 @@ function buildServices(deps: AppDeps): AppServices {
   const now = deps.now ?? Date.now
   const security = deps.security ?? DEFAULT_SECURITY
   const options = { ...DEFAULT_SESSION_OPTIONS, ...deps.sessions }
+  const metrics = deps.metrics ?? NO_METRICS
+  const measured = metrics !== NO_METRICS
   const throttle = createThrottle({
     db: deps.db,
     rules: security.throttle,
@@ -69,6 +73,10 @@ function buildServices(deps: AppDeps): AppServices {
     admin: deps.admin ?? DEFAULT_ADMIN,
     now,
     accessLog: deps.accessLog ?? 'all',
+    metrics,
+    passwords: measured
+      ? timedHasher(deps.passwords, (operation, seconds) => metrics.hashTiming(operation, seconds))
+      : deps.passwords,
     sessions: createSessionService({
       db: deps.db,
       options,
@@ -84,7 +92,9 @@ function buildServices(deps: AppDeps): AppServices {
       now,
       shared: deps.sharedRevocationCache,
     }),
-    throttle,
+    throttle: measured
+      ? observeBlocks(throttle, (scope) => metrics.throttleBlock(scope))
+      : throttle,
     mfa: createMfaService({
       db: deps.db,
       throttle,
@@ -113,6 +123,7 @@ export function createApp(appDeps: AppDeps) {
     if (isUniqueViolation(error)) return errorResponse(c, conflict())
     const unavailable = databaseUnavailableCode(error)
     if (unavailable !== undefined) {
+      deps.metrics.dbError()
       const log = c.get('logger') ?? deps.logger
       log.warn('db_unavailable', {
         request_id: c.get('requestId'),
@@ -145,6 +156,7 @@ export function createApp(appDeps: AppDeps) {
     .route('/', mfaRoutes(deps))
     .route('/', healthRoutes(deps))
     .route('/', adminRoutes(deps))
+    .route('/', metricsRoutes(deps))
 }
 
 /**
@@ -171,6 +183,7 @@ export async function createAppFromConfig(
     admin: config.admin,
     accessLog: config.accessLog,
     revocationCacheEntries: config.caches.revocationAccounts,
+    ...(config.metricsToken === undefined ? {} : { metricsToken: config.metricsToken }),
     ...runtime,
   })
 }

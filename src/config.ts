@@ -68,6 +68,11 @@ export interface Config {
   accessLog: AccessLog
   /** Two-factor login (TOTP). */
   mfa: MfaSettings
+  /**
+   * The bearer secret `GET /metrics` asks for (METRICS_TOKEN, at least 32 characters); undefined:
+   * metrics are off and `/metrics` answers 404. Bun and Node only (a Worker has no `/metrics`).
+   */
+  metricsToken: string | undefined
   /** Human-readable warnings the entry point should log at start-up (never containing secrets). */
   warnings: string[]
 }
@@ -170,6 +175,9 @@ export { ConfigError } from './config-error'
 
 /** The minimum length of a production signing secret, in bytes (RFC 7518 §3.2: at least the hash size). */
 export const MIN_SECRET_BYTES = 32
+
+/** The shortest METRICS_TOKEN accepted: a random secret, not a word (`openssl rand -hex 32` gives 64). */
+const MIN_METRICS_TOKEN_CHARS = 32
 
 const DEFAULT_PGLITE_DIR = './.data/pglite'
 
@@ -304,6 +312,10 @@ const envSchema = z.object({
       .enum(ACCESS_LOG_MODES, { error: `expected one of ${ACCESS_LOG_MODES.join(', ')}` })
       .optional(),
   ),
+  METRICS_TOKEN: z.preprocess(
+    emptyAsUndefined,
+    z.string().min(MIN_METRICS_TOKEN_CHARS, { error: 'must be at least 32 characters' }).optional(),
+  ),
 })
 
 type Env = z.infer<typeof envSchema>
@@ -377,6 +389,7 @@ export function parseConfig(record: Record<string, unknown>): Config {
     logLevel: env.LOG_LEVEL,
     accessLog: env.ACCESS_LOG ?? (env.NODE_ENV === 'production' ? 'errors-and-writes' : 'all'),
     mfa: { ...resolveMfaKey(env, warnings), issuer: env.MFA_ISSUER },
+    metricsToken: env.METRICS_TOKEN,
     warnings,
   }
 }

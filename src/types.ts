@@ -14,6 +14,7 @@ import type { TokenService } from './auth/tokens'
 import type { AdminSettings, MfaSettings, OAuthSettings, SecurityConfig } from './config'
 import type { Database } from './db/client'
 import type { AccessLog, Logger } from './logger'
+import type { Metrics } from './metrics'
 import type { ClientAddressFn } from './middleware/client-address'
 
 /** Everything the app needs, built once per process or isolate by an entry point. */
@@ -50,6 +51,10 @@ export interface AppDeps {
    * (Workers: the Cache API of the data center); none by default.
    */
   sharedRevocationCache?: SharedHolderCache
+  /** The metrics recorder (Bun and Node, when METRICS_TOKEN is set); `NO_METRICS` by default. */
+  metrics?: Metrics
+  /** The bearer secret of `GET /metrics` (METRICS_TOKEN); none by default (it answers 404). */
+  metricsToken?: string
 }
 
 /** What the routes get: the dependencies with defaults filled in, plus the per-process services `createApp` builds once. */
@@ -60,6 +65,7 @@ export interface AppServices extends Omit<AppDeps, 'sessions' | 'mfa'> {
   admin: AdminSettings
   now: () => number
   accessLog: AccessLog
+  metrics: Metrics
   sessions: SessionService
   revocation: RevocationCheck
   throttle: Throttle

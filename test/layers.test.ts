@@ -93,4 +93,15 @@ describe('layers (docs/architecture.md)', () => {
     )
     expect(offending).toEqual([])
   })
+
+  it('only the Bun and Node entry imports prom-client, and metrics.ts is a leaf', () => {
+    const offending = files.flatMap((file) =>
+      importsOf(file)
+        .filter((target) => target === 'prom-client' && file !== 'entry/prometheus.ts')
+        .map((target) => `${file} -> ${target}`),
+    )
+    expect(offending).toEqual([])
+    expect(importing('metrics.ts')).toEqual([])
+    expect(importing('entry/worker.ts')).not.toContain('entry/worker.ts -> entry/server')
+  })
 })

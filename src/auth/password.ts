@@ -174,3 +174,29 @@ export function createPasswordHasher(opts: PasswordHasherOptions = {}): Password
     },
   }
 }
+
+/**
+ * `hasher` telling `onTiming` how long each hash and verify took, in seconds (for metrics); the
+ * dummy verify of unknown names counts as a verify, so the timings cannot tell them apart either.
+ */
+export function timedHasher(
+  hasher: PasswordHasher,
+  onTiming: (operation: 'hash' | 'verify', seconds: number) => void,
+): PasswordHasher {
+  const timed = async <T>(operation: 'hash' | 'verify', run: () => Promise<T>): Promise<T> => {
+    const started = performance.now()
+    try {
+      return await run()
+    } finally {
+      onTiming(operation, (performance.now() - started) / 1000)
+    }
+  }
+  return {
+    engine: hasher.engine,
+    params: hasher.params,
+    hash: (password) => timed('hash', () => hasher.hash(password)),
+    verify: (password, phc) => timed('verify', () => hasher.verify(password, phc)),
+    needsRehash: (phc) => hasher.needsRehash(phc),
+    verifyDummy: (password) => timed('verify', () => hasher.verifyDummy(password)),
+  }
+}

@@ -439,3 +439,39 @@ export function addressBucket(address: string): string {
     return address
   }
 }
+
+/**
+ * `throttle` telling `onBlock` of every attempt one of its limits refused (for metrics), with the
+ * limit's scope; what the throttle does is unchanged.
+ */
+export function observeBlocks(
+  throttle: Throttle,
+  onBlock: (scope: ThrottleScope) => void,
+): Throttle {
+  const seen = (verdict: ThrottleVerdict): ThrottleVerdict => {
+    if (!verdict.allowed) onBlock(verdict.scope)
+    return verdict
+  }
+  return {
+    countLogin: async (typed, address) => {
+      const counted = await throttle.countLogin(typed, address)
+      seen(counted.verdict)
+      return counted
+    },
+    loginSucceeded: (userId, address) => throttle.loginSucceeded(userId, address),
+    passwordAccepted: (userId, address) => throttle.passwordAccepted(userId, address),
+    countSecondFactor: async (address, run) => {
+      const counted = await throttle.countSecondFactor(address, run)
+      seen(counted.verdict)
+      return counted
+    },
+    countAddressFailure: async (address) => seen(await throttle.countAddressFailure(address)),
+    addressRefusal: (address) => seen(throttle.addressRefusal(address)),
+    countRegistration: async (address, create) => {
+      const outcome = await throttle.countRegistration(address, create)
+      if (outcome.refused) onBlock(outcome.refused.scope)
+      return outcome
+    },
+    sweep: () => throttle.sweep(),
+  }
+}

@@ -5,6 +5,7 @@ import { type Config, ConfigError, parseConfig } from '../config'
 import { migrateDatabase } from '../db/migrate'
 import { makeDb } from '../db/open'
 import { type BatchingOptions, createBatchedWriter, createLogger } from '../logger'
+import { createPrometheusMetrics } from './prometheus'
 
 /** Log lines go out in chunks of up to 64 KiB, or 50 ms after the first line of a chunk. */
 const LOG_BATCHING: BatchingOptions = {
@@ -62,7 +63,19 @@ export async function startService(
   }
   const handle = await makeDb(config.database)
   if (config.database.driver === 'pglite') await migrateDatabase(handle)
-  const app = await createAppFromConfig(config, { db: handle.db, logger, tokens, ...runtime })
-  logger.info('service_started', { driver: config.database.driver, port: config.port })
+  // Metrics only when METRICS_TOKEN is set: no recorder, no cost, and `/metrics` answers 404.
+  const metrics = config.metricsToken === undefined ? {} : { metrics: createPrometheusMetrics() }
+  const app = await createAppFromConfig(config, {
+    db: handle.db,
+    logger,
+    tokens,
+    ...metrics,
+    ...runtime,
+  })
+  logger.info('service_started', {
+    driver: config.database.driver,
+    port: config.port,
+    metrics: config.metricsToken !== undefined,
+  })
   return { app, config, close: () => handle.close() }
 }

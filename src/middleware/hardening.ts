@@ -5,6 +5,7 @@ import { methodNotAllowed } from 'hono/method-not-allowed'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { ApiError } from '../errors'
 import { type AccessLog, deferredChild } from '../logger'
+import { NO_METRICS } from '../metrics'
 import type { AppEnv, AppServices } from '../types'
 import { resolveClientAddress } from './client-address'
 
@@ -55,6 +56,16 @@ export function completeJson<T, S extends ContentfulStatusCode>(
   c.set('completeResponse', res)
   // `body` is `T` as JSON: typed for the routes' OpenAPI answers, as `c.json` would be.
   return res as Response & TypedResponse<T, S, 'json'>
+}
+
+/**
+ * The `route` label of a finished request: the template of the route that answered
+ * (`/admin/users/:id`), never the raw path, so a client cannot add label values; `unmatched` when
+ * only the app-wide middleware ran (404, 405, a CORS preflight).
+ */
+export function routeLabel(c: Context): string {
+  const route = c.req.routePath
+  return route === '/*' ? 'unmatched' : route
 }
 
 /**
@@ -136,7 +147,7 @@ function createDeadlines(timeoutMs: number): (entry: Pending) => () => void {
  * `-` or `=`, else a new UUID), the security headers, `Cache-Control: no-store` unless a route set
  * otherwise, a per-request logger and the client address (both made only when first used), 405
  * with `Allow` for a known path and a wrong method, the request deadline (503; it covers reading
- * the body too) and the `http_request` access line (`ACCESS_LOG`). Then CORS, only when origins
+ * the body too), the `http_request` access line (`ACCESS_LOG`) and the request metrics. Then CORS, only when origins
  * are configured. The body size limit (413 before parsing) is handed to the routes as
  * `limitBody`, for the middleware that reads a body (`src/middleware/body.ts`): a request whose
  * route reads no body (`/validate`, every GET) never has its body looked at, which on Node spares
@@ -144,7 +155,8 @@ function createDeadlines(timeoutMs: number): (entry: Pending) => () => void {
  * `app` is the app being built: the 405 check reads its routes.
  */
 export function hardening(app: Hono<AppEnv>, deps: AppServices): MiddlewareHandler<AppEnv>[] {
-  const { security, accessLog } = deps
+  const { security, accessLog, metrics } = deps
+  const measured = metrics !== NO_METRICS
   const timeoutMs = security.requestTimeoutMs
   const limitBody = bodyLimit({
     maxSize: security.bodyLimitBytes,
@@ -172,6 +184,9 @@ export function hardening(app: Hono<AppEnv>, deps: AppServices): MiddlewareHandl
     }
     const { status } = res
     const { method, path } = c.req
+    if (measured) {
+      metrics.requestDone(routeLabel(c), method, status, (performance.now() - started) / 1000)
+    }
     if (!accessLineWanted(accessLog, method, path, status)) return
     c.get('logger')[status >= 500 ? 'error' : 'info']('http_request', {
       method,

@@ -12,6 +12,7 @@ import {
 import { bearerToken, ensureNotRevoked } from '../http/bearer'
 import { createRouter } from '../http/router'
 import { jsonContent } from '../http/schemas'
+import type { Metrics, ValidationResult } from '../metrics'
 import { completeJson } from '../middleware/hardening'
 import type { AppEnv, AppServices } from '../types'
 
@@ -92,14 +93,23 @@ function answerFor(claims: AccessClaims): Answer {
  * Keeps a forward-auth answer decisive: a 401 or 503 stays, and any other failure becomes a 503
  * (logged), never a status that a gateway would pass on as a 500 or mistake for a verdict.
  */
-function decisively(c: Context<AppEnv>, error: unknown): never {
-  if (error instanceof ApiError && (error.status === 401 || error.status === 503)) throw error
+function decisively(c: Context<AppEnv>, metrics: Metrics, error: unknown): never {
+  if (error instanceof ApiError && (error.status === 401 || error.status === 503)) {
+    metrics.validation(error.status === 503 ? 'unavailable' : invalidOrMissing(error))
+    throw error
+  }
+  metrics.validation('unavailable')
   c.get('logger').error('unhandled_error', {
     method: c.req.method,
     path: c.req.path.slice(0, 200),
     error: error instanceof Error ? error.name : typeof error,
   })
   throw serviceUnavailable()
+}
+
+/** A 401's outcome label: `missing` for the bare challenge (no bearer credentials), else `invalid`. */
+function invalidOrMissing(refusal: ApiError): ValidationResult {
+  return refusal.headers['WWW-Authenticate'] === 'Bearer' ? 'missing' : 'invalid'
 }
 
 type Validation = Response & TypedResponse<{ username: string; valid: true }, 200, 'json'>
@@ -112,8 +122,10 @@ type Validation = Response & TypedResponse<{ username: string; valid: true }, 20
  */
 export function validateRoutes(deps: AppServices) {
   const { statelessValidation } = deps.sessions.options
+  const { metrics } = deps
   const answer = (c: Context<AppEnv>, claims: AccessClaims): Validation => {
     const { body, headers } = answerFor(claims)
+    metrics.validation('valid')
     return completeJson(c, body, 200, headers)
   }
   const checkInFull = async (c: Context<AppEnv>, token: string): Promise<Validation> => {
@@ -140,9 +152,9 @@ export function validateRoutes(deps: AppServices) {
       ) {
         return answer(c, known)
       }
-      return checkInFull(c, token).catch((error: unknown) => decisively(c, error))
+      return checkInFull(c, token).catch((error: unknown) => decisively(c, metrics, error))
     } catch (error) {
-      return decisively(c, error)
+      return decisively(c, metrics, error)
     }
   }
   const router = createRouter().openapi(route, check).openapi(forwardAuthRoute, check)

@@ -34,6 +34,18 @@ const BAD_CREDENTIALS = { ok: false, reason: 'bad_credentials' } as const
  * 6. an access token is issued for the session.
  */
 export async function passwordLogin(
+  deps: Pick<AppServices, 'throttle' | 'passwords' | 'sessions' | 'tokens' | 'mfa' | 'metrics'>,
+  attempt: Attempt,
+  username: string,
+  password: string,
+): Promise<LoginOutcome> {
+  const outcome = await checkAndStart(deps, attempt, username, password)
+  deps.metrics.login(outcome.ok ? 'success' : outcome.reason)
+  return outcome
+}
+
+/** The steps of {@link passwordLogin}, without the count of its outcome. */
+async function checkAndStart(
   deps: Pick<AppServices, 'throttle' | 'passwords' | 'sessions' | 'tokens' | 'mfa'>,
   { log, address }: Attempt,
   username: string,
