@@ -5,8 +5,11 @@
  * `bun install` (postinstall) and before `build:worker` and `deploy`, so the directory always
  * matches the swagger-ui-dist version in bun.lock; not committed (.gitignore).
  * Bun and Node serve the same files from the package itself (src/openapi/swagger-ui.ts).
+ *
+ * A file whose content is already right is left alone: a `wrangler dev` serving the directory
+ * restarts its Worker on any change, so a second run (`dev:worker` runs this too) must not touch it.
  */
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { DOCS_PATH, SWAGGER_UI_ASSET_HEADERS, SWAGGER_UI_FILES } from '../src/openapi/swagger-ui'
@@ -16,13 +19,30 @@ const dist = dirname(require.resolve('swagger-ui-dist/package.json'))
 const version: string = JSON.parse(readFileSync(join(dist, 'package.json'), 'utf8')).version
 
 const root = join(import.meta.dirname, '..', 'assets')
-rmSync(root, { recursive: true, force: true })
-mkdirSync(join(root, DOCS_PATH), { recursive: true })
-for (const file of Object.keys(SWAGGER_UI_FILES)) {
-  copyFileSync(join(dist, file), join(root, DOCS_PATH, file))
-}
 const headers = Object.entries(SWAGGER_UI_ASSET_HEADERS).map(
   ([name, value]) => `  ${name}: ${value}`,
 )
-writeFileSync(join(root, '_headers'), `${DOCS_PATH}/*\n${headers.join('\n')}\n`)
-console.log(`Copied swagger-ui-dist ${version} to ${root}`)
+/** Each file of assets/ (path relative to it) and its content. */
+const wanted = new Map<string, Uint8Array>([
+  ...Object.keys(SWAGGER_UI_FILES).map((file): [string, Uint8Array] => [
+    join('.', DOCS_PATH, file),
+    readFileSync(join(dist, file)),
+  ]),
+  ['_headers', new TextEncoder().encode(`${DOCS_PATH}/*\n${headers.join('\n')}\n`)],
+])
+
+if (existsSync(root)) {
+  for (const entry of readdirSync(root, { recursive: true, withFileTypes: true })) {
+    const path = join(entry.parentPath, entry.name)
+    if (entry.isFile() && !wanted.has(path.slice(root.length + 1))) rmSync(path)
+  }
+}
+let written = 0
+for (const [file, content] of wanted) {
+  const path = join(root, file)
+  if (existsSync(path) && Buffer.compare(readFileSync(path), content) === 0) continue
+  mkdirSync(dirname(path), { recursive: true })
+  writeFileSync(path, content)
+  written++
+}
+console.log(`swagger-ui-dist ${version} in ${root}: ${written} of ${wanted.size} files written`)

@@ -1,9 +1,9 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { CONTRACT_ENV, PASSWORD, uniqueName } from './contract/target'
-import { BUN, cleanEnv, type ServerProcess, startServer } from './support/process'
+import { BUN, cleanEnv, ROOT, type ServerProcess, startServer } from './support/process'
 
 const dataDir = mkdtempSync(join(tmpdir(), 'edge-auth-dev-worker-'))
 let server: ServerProcess | undefined
@@ -26,6 +26,16 @@ const start = async () => {
   })
   return server.url
 }
+
+/** When each file of assets/ was last written. */
+const assetTimes = () =>
+  readdirSync(join(ROOT, 'assets'), { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => {
+      const path = join(entry.parentPath, entry.name)
+      return `${path} ${statSync(path).mtimeMs}`
+    })
+    .sort()
 
 afterAll(async () => {
   await server?.stop()
@@ -58,5 +68,13 @@ describe('bun run dev:worker (zero setup)', () => {
       headers: { authorization: `Bearer ${token}` },
     })
     expect(await validate.json()).toEqual({ username, valid: true })
+  }, 300_000)
+
+  it('leaves assets/ untouched when it is up to date, so a wrangler dev serving it keeps running', async () => {
+    const before = assetTimes()
+    expect(before.length).toBeGreaterThan(0)
+    await server?.stop()
+    await start()
+    expect(assetTimes()).toEqual(before)
   }, 300_000)
 })

@@ -31,19 +31,6 @@ const httpTarget = (name: string, url: string, logs: () => string): ContractTarg
   raw: (method, target, headers) => rawRequest(url, method, target, headers),
 })
 
-/**
- * `wrangler dev` may close an idle keep-alive connection just as the client sends the next
- * request on it, which fails that request with "other side closed" (seen once in CI on a Worker
- * started on another's state); each request of a Worker leg therefore goes over its own connection.
- */
-const closingFetch =
-  (url: string): ContractTarget['fetch'] =>
-  (path, init) => {
-    const headers = new Headers(init?.headers)
-    headers.set('connection', 'close')
-    return fetch(`${url}${path}`, { ...init, headers })
-  }
-
 /** Stops what was started, last first; keeps going past failures and throws the first. */
 async function stopAll(stops: (() => Promise<void>)[]): Promise<void> {
   let first: unknown
@@ -195,11 +182,7 @@ export async function workerServer(
       timeoutMs: 120_000,
     })
     return {
-      target: {
-        ...httpTarget(name, server.url, server.output),
-        fetch: closingFetch(server.url),
-        normalisesDotSegments: true,
-      },
+      target: { ...httpTarget(name, server.url, server.output), normalisesDotSegments: true },
       url: server.url,
       stop: async () => {
         await server.stop()
