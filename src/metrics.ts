@@ -30,7 +30,10 @@ export interface Metrics {
   requestDone(route: string, method: string, status: number, seconds: number): void
   /** A password login's outcome. */
   login(result: LoginResult): void
-  /** An attempt refused by a throttle limit (`ThrottleScope`: `loginAccount`, `loginAddress`, ...). */
+  /**
+   * An attempt refused by a throttle limit, by its `ThrottleScope`: `loginAccount`, `loginAddress`,
+   * `registerAddress`, `refreshFamily` (the refresh grant's per-session limit).
+   */
   throttleBlock(scope: string): void
   /** A `/validate` check's outcome. */
   validation(result: ValidationResult): void

@@ -1,6 +1,7 @@
 /**
  * The metrics recorder (prom-client) and what the app records through it, in process: route
- * templates as labels, throttle blocks, database errors, and `/metrics` off (404) by default.
+ * templates as labels, throttle blocks (logins and the refresh grant's per-session limit), database
+ * errors, and `/metrics` off (404) by default.
  */
 import { DrizzleQueryError } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -12,7 +13,17 @@ import type { Database, DatabaseHandle } from '../src/db/client'
 import { createPrometheusMetrics } from '../src/entry/prometheus'
 import { createLogger } from '../src/logger'
 import { methodLabel } from '../src/metrics'
-import { CONTRACT_ADMIN_KEY, CONTRACT_ENV, type ContractTarget } from './contract/target'
+import {
+  CONTRACT_ADMIN_KEY,
+  CONTRACT_ENV,
+  CONTRACT_REFRESH_MAX,
+  type ContractTarget,
+  client,
+  expect429,
+  logIn,
+  registerUser,
+  rotate,
+} from './contract/target'
 import { FAST_ARGON2, TEST_SECRET } from './support/app'
 import {
   expectMovedCounters,
@@ -146,6 +157,24 @@ describe('the app with metrics on (in process)', () => {
     expect(sample(body, 'edge_auth_logins_total', { outcome: 'throttled' })).toBeGreaterThanOrEqual(
       1,
     )
+  })
+
+  it('counts each refresh the per-session limit refuses as a block of scope refreshFamily', async () => {
+    const blocks = (body: string, scope: string) =>
+      sample(body, 'edge_auth_throttle_blocks_total', { scope }) ?? 0
+    const { username } = await registerUser(() => target, 'metrics-refresh')
+    let current = (await logIn(() => target, username)).refresh
+    for (let i = 0; i < CONTRACT_REFRESH_MAX; i++)
+      current = (await rotate(() => target, current)).refresh
+    const before = await exposition()
+    // THROTTLE_REFRESH_MAX refreshes so far: the next two are refused (the token stays usable).
+    await expect429(await client(() => target).refresh(current))
+    await expect429(await client(() => target).refresh(current))
+    const after = await exposition()
+    expect(blocks(after, 'refreshFamily')).toBe(blocks(before, 'refreshFamily') + 2)
+    // A refresh block is no login block.
+    expect(blocks(after, 'loginAccount')).toBe(blocks(before, 'loginAccount'))
+    expect(blocks(after, 'loginAddress')).toBe(blocks(before, 'loginAddress'))
   })
 })
 

@@ -442,7 +442,9 @@ export function addressBucket(address: string): string {
 
 /**
  * `throttle` telling `onBlock` of every attempt one of its limits refused (for metrics), with the
- * limit's scope; what the throttle does is unchanged.
+ * limit's scope; what the throttle does is unchanged. The refresh limit (`refreshFamily`) is not
+ * counted through a `Throttle` but by the rotation's statement: its refusals are recorded by the
+ * refresh flow (`use-cases/sessions.ts`).
  */
 export function observeBlocks(
   throttle: Throttle,

@@ -190,6 +190,13 @@ export const userNotFound = (): ApiError => new ApiError(404, 'User not found')
 /** 404: no such route, or a feature that is off. */
 export const notFound = (): ApiError => new ApiError(404, 'Not Found')
 
+/**
+ * 405: a known path asked with a method it does not answer; `Allow` lists the methods it does
+ * (RFC 9110 §15.5.6). Answered by the request layer (middleware/hardening.ts) for any route.
+ */
+export const methodNotAllowed = (allowed: readonly string[]): ApiError =>
+  new ApiError(405, 'Method Not Allowed', { Allow: allowed.join(', ') })
+
 /** 409: the username is taken, by its key or (`lookAlike`) by a name that looks the same. */
 export const userExists = (lookAlike: boolean): ApiError =>
   new ApiError(
@@ -206,7 +213,10 @@ export const accountChanged = (): ApiError =>
 /** 409: a write ran into a unique index that no flow expected (a race the flow did not handle). */
 export const conflict = (): ApiError => new ApiError(409, 'Conflict')
 
-/** 413: the body is larger than `BODY_LIMIT_BYTES` (answered by the body limit of middleware/hardening.ts). */
+/**
+ * 413: the body is larger than `BODY_LIMIT_BYTES` (answered by the body limit the request layer,
+ * middleware/hardening.ts, hands to the routes that read a body).
+ */
 export const payloadTooLarge = (): ApiError => new ApiError(413, 'Request body too large')
 
 /** 415: the body is not of the media type the endpoint reads. */
@@ -246,7 +256,10 @@ export const revocationUnavailable = (): ApiError =>
 /** 503: a forward-auth check failed for another reason than the token (never a 500 to a gateway). */
 export const serviceUnavailable = (): ApiError => new ApiError(503, 'Service Unavailable')
 
-/** 503: the database did not answer (an error whose cause chain says so, or the deadline). */
+/**
+ * 503: the database did not answer (an error whose cause chain says so), or the request was still
+ * running at its deadline (`REQUEST_TIMEOUT_MS`, the request layer of middleware/hardening.ts).
+ */
 export const temporarilyUnavailable = (): ApiError =>
   new ApiError(503, 'Service temporarily unavailable')
 

@@ -1,9 +1,10 @@
 import type { Context, Hono, MiddlewareHandler, TypedResponse } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
-import { methodNotAllowed } from 'hono/method-not-allowed'
+import { methodNotAllowed as findAllowedMethods } from 'hono/method-not-allowed'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import { ApiError } from '../errors'
+import { errorResponse } from '../errors'
+import { methodNotAllowed, payloadTooLarge, temporarilyUnavailable } from '../http/answers'
 import { type AccessLog, deferredChild } from '../logger'
 import { NO_METRICS } from '../metrics'
 import type { AppEnv, AppServices } from '../types'
@@ -161,13 +162,12 @@ export function hardening(app: Hono<AppEnv>, deps: AppServices): MiddlewareHandl
   const limitBody = bodyLimit({
     maxSize: security.bodyLimitBytes,
     onError: () => {
-      throw new ApiError(413, 'Request body too large')
+      throw payloadTooLarge()
     },
   })
-  const allowedMethods = methodNotAllowed({
+  const allowedMethods = findAllowedMethods({
     app,
-    onMethodNotAllowed: (c, methods) =>
-      c.json({ detail: 'Method Not Allowed' }, 405, { Allow: methods.join(', ') }),
+    onMethodNotAllowed: (c, methods) => errorResponse(c, methodNotAllowed(methods)),
   })
   const nothingNext = () => Promise.resolve()
   const watchDeadline = createDeadlines(timeoutMs)
@@ -233,7 +233,7 @@ export function hardening(app: Hono<AppEnv>, deps: AppServices): MiddlewareHandl
           settled = true
           c.get('logger').warn('request_timeout', { timeout_ms: timeoutMs })
           c.error = undefined
-          c.res = c.json({ detail: 'Service temporarily unavailable' }, 503)
+          c.res = errorResponse(c, temporarilyUnavailable())
           complete(c, started)
           resolve()
         },

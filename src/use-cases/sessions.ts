@@ -1,5 +1,6 @@
 /** The session flows: the refresh grant, logout everywhere, and the revocation of one session. */
 import type { RotationOutcome, SessionGrant } from '../auth/sessions'
+import type { ThrottleScope } from '../auth/throttle'
 import { findBan } from '../db/bans'
 import type { UserRef } from '../db/users'
 import type { Logger } from '../logger'
@@ -59,10 +60,11 @@ export async function issueTokens(
  * The refresh grant: exchanges a refresh token for its successor and a new access token. A reuse
  * after the grace window ends every session of the user (the session service does it) and this
  * instance's revocation cache forgets the user. A token refused as revoked whose account is
- * banned is answered `banned`: a ban ended its session (one read, on that refusal only).
+ * banned is answered `banned`: a ban ended its session (one read, on that refusal only). A
+ * refusal by the per-session limit is counted as a throttle block of scope `refreshFamily`.
  */
 export async function refresh(
-  deps: Pick<AppServices, 'sessions' | 'tokens' | 'revocation' | 'db' | 'now'>,
+  deps: Pick<AppServices, 'sessions' | 'tokens' | 'revocation' | 'db' | 'now' | 'metrics'>,
   log: Logger,
   presented: string,
 ): Promise<RefreshOutcome> {
@@ -80,14 +82,21 @@ export async function refresh(
   return { ok: true, tokens: await issueTokens(deps, log, outcome, 'authn_refresh_success') }
 }
 
-/** A refresh the session service refused, logged (and the cache told of a reuse). */
+/** The limit that refuses a refresh: THROTTLE_REFRESH_MAX per session (token family). */
+const REFRESH_SCOPE: ThrottleScope = 'refreshFamily'
+
+/**
+ * A refresh the session service refused, logged (and the cache told of a reuse, the metrics of a
+ * throttle block).
+ */
 function refreshRefused(
-  deps: Pick<AppServices, 'revocation'>,
+  deps: Pick<AppServices, 'revocation' | 'metrics'>,
   log: Logger,
   outcome: Exclude<RotationOutcome, { ok: true }>,
 ): Exclude<RefreshOutcome, { ok: true } | Banned> {
   if (outcome.reason === 'throttled') {
-    const fields = { user_id: outcome.userId, scope: 'refreshFamily' }
+    deps.metrics.throttleBlock(REFRESH_SCOPE)
+    const fields = { user_id: outcome.userId, scope: REFRESH_SCOPE }
     if (outcome.blockStarted) {
       log.warn('excess_rate_limit_exceeded', { ...fields, retry_after: outcome.retryAfterSeconds })
     }
