@@ -65,11 +65,15 @@ describe('HS256 verification engines', () => {
         'expired',
       ],
     }
-    for (const [name, [token, expected]] of Object.entries(cases)) {
-      expect(await outcome(token), name).toEqual({
-        'node:crypto': expected,
-        'crypto.subtle': expected,
-      })
+    // Twice: the second time, every header that was on a verified token is known to the
+    // services (they skip decoding it again), and nothing may change for that.
+    for (const pass of ['first', 'second']) {
+      for (const [name, [token, expected]] of Object.entries(cases)) {
+        expect(await outcome(token), `${name} (${pass} pass)`).toEqual({
+          'node:crypto': expected,
+          'crypto.subtle': expected,
+        })
+      }
     }
   })
 })

@@ -161,7 +161,22 @@ interface KeyRing {
   signing: SigningKey
   verifying: VerifyingKey[]
   published: PublicJwk[]
+  /** Headers seen on tokens whose signature verified, by their encoded form (see {@link verifySignature}). */
+  verifiedHeaders: Map<string, KnownHeader>
 }
+
+/** A token header that a signature has proven, decoded, with the keys it may name. */
+interface KnownHeader {
+  header: object
+  candidates: VerifyingKey[]
+}
+
+/**
+ * Distinct headers remembered per key ring. Every token one key signs has the same header, so a
+ * handful covers every key a ring holds; only headers of verified tokens are held, so nobody
+ * without a key can add one.
+ */
+const MAX_VERIFIED_HEADERS = 16
 
 /** The largest `uid`: ids are Postgres `integer` (serial) values, which start at 1. */
 const MAX_UID = 2 ** 31 - 1
@@ -249,7 +264,12 @@ async function loadKeyRing(
     if (first === undefined || first.legacyOnly) throw new RangeError('HS256 needs a secret')
     signing = first
   }
-  return { signing, verifying, published: publicKeys.map((k) => k.jwk) }
+  return {
+    signing,
+    verifying,
+    published: publicKeys.map((k) => k.jwk),
+    verifiedHeaders: new Map(),
+  }
 }
 
 /**
@@ -344,11 +364,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
       ) {
         throw new InvalidTokenError('malformed')
       }
-      const { payload, key } = await verifySignature(
-        token,
-        (loaded ?? (await getRing())).verifying,
-        node,
-      )
+      const { payload, key } = await verifySignature(token, loaded ?? (await getRing()), node)
       // A token an HMAC secret verifies next to a key pair was made before the move to it, when
       // JWT_ISSUER may not have been set: its `iss` is checked only when it carries one.
       const issuerOptional = key.hmac && (options.algorithm ?? 'HS256') !== 'HS256'
@@ -395,11 +411,47 @@ function nodeSigner(node: NodeCrypto | undefined) {
   }
 }
 
+/**
+ * Checks the header (decoded, no key-bearing parameters, a `kid` naming one of `ring`'s keys, or
+ * none for an HMAC one) and the signature, and returns the payload with the key that verified it.
+ * A header that has been on a verified token before is not decoded again.
+ */
 async function verifySignature(
   token: string,
-  keys: VerifyingKey[],
+  ring: KeyRing,
   node: NodeCrypto | undefined,
 ): Promise<{ payload: JWTPayload; key: VerifyingKey }> {
+  const encodedHeader = token.slice(0, token.indexOf('.'))
+  const known = ring.verifiedHeaders.get(encodedHeader)
+  const { header, candidates } = known ?? readHeader(token, ring.verifying)
+  let failure: TokenFailure = 'signature'
+  for (const candidate of candidates) {
+    const { key, alg, legacyOnly } = candidate
+    let payload: unknown
+    try {
+      payload =
+        candidate.nodeSecret === undefined || node === undefined
+          ? await verify(token, key, { alg, exp: false, nbf: false, iat: false })
+          : verifyHs256(token, known === undefined ? header : null, candidate.nodeSecret, node)
+    } catch (error) {
+      failure = failureOf(error)
+      if (failure !== 'signature') break
+      continue
+    }
+    if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
+      throw new InvalidTokenError('claims')
+    }
+    if (legacyOnly && !isPythonShaped(header, payload)) throw new InvalidTokenError('key')
+    if (known === undefined && ring.verifiedHeaders.size < MAX_VERIFIED_HEADERS) {
+      ring.verifiedHeaders.set(encodedHeader, { header, candidates })
+    }
+    return { payload: payload as JWTPayload, key: candidate }
+  }
+  throw new InvalidTokenError(failure)
+}
+
+/** Decodes a token's header and picks the keys that may have signed it. */
+function readHeader(token: string, keys: VerifyingKey[]): KnownHeader {
   let header: unknown
   try {
     header = decodeHeader(token)
@@ -420,27 +472,7 @@ async function verifySignature(
       ? keys.filter((k) => k.hmac)
       : keys.filter((k) => !k.legacyOnly && k.kid === kid)
   if (candidates.length === 0) throw new InvalidTokenError('key')
-  let failure: TokenFailure = 'signature'
-  for (const candidate of candidates) {
-    const { key, alg, legacyOnly } = candidate
-    let payload: unknown
-    try {
-      payload =
-        candidate.nodeSecret === undefined || node === undefined
-          ? await verify(token, key, { alg, exp: false, nbf: false, iat: false })
-          : verifyHs256(token, header, candidate.nodeSecret, node)
-    } catch (error) {
-      failure = failureOf(error)
-      if (failure !== 'signature') break
-      continue
-    }
-    if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
-      throw new InvalidTokenError('claims')
-    }
-    if (legacyOnly && !isPythonShaped(header, payload)) throw new InvalidTokenError('key')
-    return { payload: payload as JWTPayload, key: candidate }
-  }
-  throw new InvalidTokenError(failure)
+  return { header, candidates }
 }
 
 /** Thrown by {@link verifyHs256}, by the names `hono/jwt`'s `verify` gives the same failures. */
@@ -461,11 +493,12 @@ class HmacVerifyError extends Error {
  * `node:crypto` computing the HMAC at once on this thread (`crypto.subtle` is asynchronous, and on
  * Bun queues behind Argon2 on the thread pool): the same header rules (`isTokenHeader`: a known
  * `alg`, `typ` JWT if any, no `crit`), then the algorithm, then the signature in constant time.
- * Decoding failures throw `hono/jwt`'s own errors. Returns the payload.
+ * Decoding failures throw `hono/jwt`'s own errors. Returns the payload. `header` is null when
+ * it is one that has already passed these rules on a verified token.
  */
 function verifyHs256(
   token: string,
-  header: object,
+  header: object | null,
   secret: import('node:crypto').KeyObject,
   node: NodeCrypto,
 ): unknown {
@@ -477,15 +510,23 @@ function verifyHs256(
   } catch {
     throw new HmacVerifyError('JwtTokenInvalid')
   }
-  if (!isTokenHeader(header, undefined)) throw new HmacVerifyError('JwtHeaderInvalid')
-  if (header.alg !== 'HS256') throw new HmacVerifyError('JwtAlgorithmMismatch')
-  const signed = token.slice(0, token.length - signature.length - 1)
-  const expected = node.createHmac('sha256', secret).update(signed, 'utf8').digest()
-  const given = Buffer.from(signature, 'base64url')
-  if (given.length !== expected.length || !node.timingSafeEqual(given, expected)) {
-    throw new HmacVerifyError('JwtTokenSignatureMismatched')
+  if (header !== null) {
+    if (!isTokenHeader(header, undefined)) throw new HmacVerifyError('JwtHeaderInvalid')
+    if (header.alg !== 'HS256') throw new HmacVerifyError('JwtAlgorithmMismatch')
   }
+  const signed = token.slice(0, token.length - signature.length - 1)
+  const expected = node.createHmac('sha256', secret).update(signed, 'utf8').digest('base64url')
+  // The segments are canonical base64url (checked first), so equal text is equal bytes.
+  if (!sameText(signature, expected)) throw new HmacVerifyError('JwtTokenSignatureMismatched')
   return payload
+}
+
+/** Whether two strings are equal, in a time that depends on their lengths only. */
+function sameText(a: string, b: string): boolean {
+  if (a.length !== b.length) return false
+  let difference = 0
+  for (let i = 0; i < a.length; i++) difference |= a.charCodeAt(i) ^ b.charCodeAt(i)
+  return difference === 0
 }
 
 function failureOf(error: unknown): TokenFailure {
