@@ -22,6 +22,7 @@ import {
 } from './fixtures/argon2-hashes'
 import type { BunCheckReport, BunCheckRequest } from './support/bun-password-check'
 import type { OldNodeCheckReport, OldNodeCheckRequest } from './support/old-node-password-check'
+import { NOT_COVERED, RFC9106_ARGON2ID, rfc9106Tags } from './support/rfc9106'
 
 const FAST: Argon2Params = { memoryKiB: 256, iterations: 1, parallelism: 1 }
 const FAST_LANES: Argon2Params = { memoryKiB: 200, iterations: 2, parallelism: 3 }
@@ -239,6 +240,26 @@ describe.each(IN_PROCESS_ENGINES)('%s engine', (engine) => {
   })
 })
 
+describe('RFC 9106 test vector (5.3: Argon2id with a secret and associated data)', () => {
+  it('every engine here that can take them computes the RFC tag (node:crypto on Node >= 24.7, noble)', async () => {
+    const engines = nodeHasArgon2() && !('Bun' in globalThis) ? ['node', 'noble'] : ['noble']
+    const tags = await rfc9106Tags()
+    expect(tags).toEqual(engines.map((engine) => ({ engine, tag: RFC9106_ARGON2ID.tag })))
+  })
+
+  it(`wasm is not covered: ${NOT_COVERED.wasm}`, async () => {
+    const module = loadArgon2WasmModule()
+    if (module === null) throw new Error('the wasm module did not load from the package file')
+    const names = WebAssembly.Module.exports(module).map((entry) => entry.name)
+    expect(names).toEqual(expect.arrayContaining(['argon2_hash', 'argon2_verify']))
+    expect(names.filter((name) => name.startsWith('argon2_ctx'))).toEqual([])
+    // argon2.h's argon2_hash: t, m, p, pwd, pwdlen, salt, saltlen, hash, hashlen, encoded,
+    // encodedlen, type, version; no secret, no associated data.
+    const { exports } = await WebAssembly.instantiate(module, {})
+    expect((exports.argon2_hash as (...args: number[]) => number).length).toBe(13)
+  })
+})
+
 describe('wasm engine memory', () => {
   const module = loadArgon2WasmModule()
 
@@ -366,6 +387,18 @@ describe.skipIf(!BUN.ok && !MUST_RUN_BUN)('cross-engine compatibility with a Bun
       expect(outcome).toEqual(cases.map((c) => [c.name, c.expected]))
     },
   )
+
+  it('RFC 9106 (5.3) on Bun: node:crypto argon2 under the node and bun engines, and noble, compute the RFC tag', () => {
+    const engines = ['node', 'bun', 'noble']
+    expect(report?.rfc9106).toEqual(
+      engines.map((engine) => ({ engine, tag: RFC9106_ARGON2ID.tag })),
+    )
+  })
+
+  it(`Bun.password is not covered by RFC 9106 (5.3): ${NOT_COVERED['Bun.password']}`, () => {
+    // It verifies the tag of the same password, salt and cost without them, not the RFC's.
+    expect(report?.bunPasswordOnRfc9106).toEqual({ keyedTag: false, unkeyedTag: true })
+  })
 
   it.each(
     (['bun', 'node', 'wasm'] as const).flatMap((from) =>
