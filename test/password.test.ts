@@ -2,7 +2,7 @@ import { execFile, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import fc from 'fast-check'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it, vi } from 'vitest'
 import type { DeriveInput, PasswordEngineName } from '../src/auth/argon2-engines'
 import {
   ARGON2_LIMITS,
@@ -288,6 +288,48 @@ describe('wasm engine memory', () => {
     expect(engine.memoryBytes()).toBe(0)
     expect(await engine.derive({ ...input })).toEqual(tags[0])
     expect(engine.memoryBytes()).toBeLessThan(defaultBytes + (8 << 20))
+  })
+})
+
+describe('wasm engine memory with large legacy hashes', () => {
+  const module = loadArgon2WasmModule()
+
+  it("a hash above 48 MiB runs on an instance of its own size, not on top of the held instance's memory", async () => {
+    if (module === null) throw new Error('the wasm module did not load from the package file')
+    const memories: WebAssembly.Memory[] = []
+    const instantiate = WebAssembly.instantiate.bind(WebAssembly)
+    const spy = vi
+      .spyOn(WebAssembly, 'instantiate')
+      .mockImplementation(async (...args: Parameters<typeof WebAssembly.instantiate>) => {
+        const made = (await instantiate(...args)) as unknown as WebAssembly.Instance
+        memories.push(made.exports.memory as WebAssembly.Memory)
+        return made as never
+      })
+    try {
+      const engine = createWasmEngine(module)
+      const utf8 = (text: string) => new TextEncoder().encode(text)
+      const warm: DeriveInput = {
+        ...DEFAULT_ARGON2_PARAMS,
+        variant: 'argon2id',
+        password: utf8('warm'),
+        salt: new Uint8Array(16),
+        tagLength: 32,
+      }
+      await engine.derive(warm)
+      const legacy = [ARGON2_CFFI_DOCS, PASSLIB_ARGON2ID].map(
+        (f) => [f, parseOrThrow(f.phc)] as const,
+      )
+      for (const [fixture, parsed] of legacy) {
+        expect(await engine.verify(utf8(fixture.password), parsed)).toBe(true)
+        expect(engine.memoryBytes()).toBe(0)
+      }
+      await engine.derive(warm)
+      const mib = memories.map((m) => Math.round(m.buffer.byteLength / (1 << 20)))
+      // The held instance (default cost), one per legacy hash (m=65536 and 102400 KiB), the held one again.
+      expect(mib).toEqual([19, 64, 100, 19])
+    } finally {
+      spy.mockRestore()
+    }
   })
 })
 
