@@ -38,6 +38,7 @@ const INTEGRATION = [
   'test/swagger-ui.browser.test.ts',
   'test/swagger-ui-mfa.browser.test.ts',
   'test/swagger-ui.test.ts',
+  'test/worker-memory.test.ts',
   'test/worker-revocation-cache.test.ts',
 ]
 

@@ -2,7 +2,7 @@ import { execFile, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import fc from 'fast-check'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it, vi } from 'vitest'
 import type { DeriveInput, PasswordEngineName } from '../src/auth/argon2-engines'
 import {
   ARGON2_LIMITS,
@@ -22,6 +22,7 @@ import {
 } from './fixtures/argon2-hashes'
 import type { BunCheckReport, BunCheckRequest } from './support/bun-password-check'
 import type { OldNodeCheckReport, OldNodeCheckRequest } from './support/old-node-password-check'
+import { NOT_COVERED, RFC9106_ARGON2ID, rfc9106Tags } from './support/rfc9106'
 
 const FAST: Argon2Params = { memoryKiB: 256, iterations: 1, parallelism: 1 }
 const FAST_LANES: Argon2Params = { memoryKiB: 200, iterations: 2, parallelism: 3 }
@@ -239,6 +240,26 @@ describe.each(IN_PROCESS_ENGINES)('%s engine', (engine) => {
   })
 })
 
+describe('RFC 9106 test vector (5.3: Argon2id with a secret and associated data)', () => {
+  it('every engine here that can take them computes the RFC tag (node:crypto on Node >= 24.7, noble)', async () => {
+    const engines = nodeHasArgon2() && !('Bun' in globalThis) ? ['node', 'noble'] : ['noble']
+    const tags = await rfc9106Tags()
+    expect(tags).toEqual(engines.map((engine) => ({ engine, tag: RFC9106_ARGON2ID.tag })))
+  })
+
+  it(`wasm is not covered: ${NOT_COVERED.wasm}`, async () => {
+    const module = loadArgon2WasmModule()
+    if (module === null) throw new Error('the wasm module did not load from the package file')
+    const names = WebAssembly.Module.exports(module).map((entry) => entry.name)
+    expect(names).toEqual(expect.arrayContaining(['argon2_hash', 'argon2_verify']))
+    expect(names.filter((name) => name.startsWith('argon2_ctx'))).toEqual([])
+    // argon2.h's argon2_hash: t, m, p, pwd, pwdlen, salt, saltlen, hash, hashlen, encoded,
+    // encodedlen, type, version; no secret, no associated data.
+    const { exports } = await WebAssembly.instantiate(module, {})
+    expect((exports.argon2_hash as (...args: number[]) => number).length).toBe(13)
+  })
+})
+
 describe('wasm engine memory', () => {
   const module = loadArgon2WasmModule()
 
@@ -267,6 +288,48 @@ describe('wasm engine memory', () => {
     expect(engine.memoryBytes()).toBe(0)
     expect(await engine.derive({ ...input })).toEqual(tags[0])
     expect(engine.memoryBytes()).toBeLessThan(defaultBytes + (8 << 20))
+  })
+})
+
+describe('wasm engine memory with large legacy hashes', () => {
+  const module = loadArgon2WasmModule()
+
+  it("a hash above 48 MiB runs on an instance of its own size, not on top of the held instance's memory", async () => {
+    if (module === null) throw new Error('the wasm module did not load from the package file')
+    const memories: WebAssembly.Memory[] = []
+    const instantiate = WebAssembly.instantiate.bind(WebAssembly)
+    const spy = vi
+      .spyOn(WebAssembly, 'instantiate')
+      .mockImplementation(async (...args: Parameters<typeof WebAssembly.instantiate>) => {
+        const made = (await instantiate(...args)) as unknown as WebAssembly.Instance
+        memories.push(made.exports.memory as WebAssembly.Memory)
+        return made as never
+      })
+    try {
+      const engine = createWasmEngine(module)
+      const utf8 = (text: string) => new TextEncoder().encode(text)
+      const warm: DeriveInput = {
+        ...DEFAULT_ARGON2_PARAMS,
+        variant: 'argon2id',
+        password: utf8('warm'),
+        salt: new Uint8Array(16),
+        tagLength: 32,
+      }
+      await engine.derive(warm)
+      const legacy = [ARGON2_CFFI_DOCS, PASSLIB_ARGON2ID].map(
+        (f) => [f, parseOrThrow(f.phc)] as const,
+      )
+      for (const [fixture, parsed] of legacy) {
+        expect(await engine.verify(utf8(fixture.password), parsed)).toBe(true)
+        expect(engine.memoryBytes()).toBe(0)
+      }
+      await engine.derive(warm)
+      const mib = memories.map((m) => Math.round(m.buffer.byteLength / (1 << 20)))
+      // The held instance (default cost), one per legacy hash (m=65536 and 102400 KiB), the held one again.
+      expect(mib).toEqual([19, 64, 100, 19])
+    } finally {
+      spy.mockRestore()
+    }
   })
 })
 
@@ -366,6 +429,18 @@ describe.skipIf(!BUN.ok && !MUST_RUN_BUN)('cross-engine compatibility with a Bun
       expect(outcome).toEqual(cases.map((c) => [c.name, c.expected]))
     },
   )
+
+  it('RFC 9106 (5.3) on Bun: node:crypto argon2 under the node and bun engines, and noble, compute the RFC tag', () => {
+    const engines = ['node', 'bun', 'noble']
+    expect(report?.rfc9106).toEqual(
+      engines.map((engine) => ({ engine, tag: RFC9106_ARGON2ID.tag })),
+    )
+  })
+
+  it(`Bun.password is not covered by RFC 9106 (5.3): ${NOT_COVERED['Bun.password']}`, () => {
+    // It verifies the tag of the same password, salt and cost without them, not the RFC's.
+    expect(report?.bunPasswordOnRfc9106).toEqual({ keyedTag: false, unkeyedTag: true })
+  })
 
   it.each(
     (['bun', 'node', 'wasm'] as const).flatMap((from) =>

@@ -50,7 +50,9 @@ describe.skipIf(noPostgres !== null)('the Worker: revocation shared through the 
   })
 
   const isolate = async (): Promise<RunningLeg> => {
-    const leg = await workerServer('worker (cache)', db.url, neonUrl, SETTINGS, state)
+    const leg = await workerServer('worker (cache)', db.url, neonUrl, SETTINGS, {
+      persistTo: state,
+    })
     stops.push(leg.stop)
     return leg
   }

@@ -6,10 +6,14 @@
  * compiled from the package's file.
  *
  * Memory: one instance per hasher and one derivation at a time (each runs synchronously), so
- * concurrent logins on one isolate share one linear memory, the size of the largest derivation
- * so far. WebAssembly memory never shrinks: after a derivation that grew it past
- * {@link RETAINED_MEMORY_BYTES} (a legacy hash with a large `m`), the instance is dropped so the
- * garbage collector frees it, and the next derivation starts a new one.
+ * concurrent logins on one isolate share one linear memory, about the size of the configured
+ * cost. WebAssembly memory never shrinks, so a derivation that needs more than
+ * {@link RETAINED_MEMORY_BYTES} (a legacy hash with a large `m`) runs on an instance of its own,
+ * which is dropped afterwards so the garbage collector frees it; the held instance is dropped
+ * too. On the held instance, libargon2's allocator would place the large block above the ones it
+ * already holds: a default-cost hash then the Python service's m=102400 made it 183 MiB, over
+ * Workers' 128 MB, where an instance of its own needs 100 MiB. If a derivation still leaves the
+ * held instance larger than that bound, it is dropped as well.
  */
 
 import {
@@ -23,7 +27,10 @@ import type { Argon2Variant } from './argon2-phc'
 /** The package export that holds the compiled libargon2 (`import wasm from` it on Workers). */
 export const ARGON2_WASM_SPECIFIER = '@phi-ag/argon2/argon2.wasm'
 
-/** An instance whose memory grew beyond this (48 MiB) is dropped after its derivation. */
+/**
+ * A derivation that needs more memory than this (48 MiB) runs on an instance of its own, and an
+ * instance whose memory grew beyond it is dropped after its derivation.
+ */
 export const RETAINED_MEMORY_BYTES = 48 << 20
 
 /** The libargon2 functions the module exports (emscripten build, 32-bit pointers). */
@@ -130,6 +137,10 @@ export function createWasmEngine(module: WebAssembly.Module): WasmArgon2Engine {
   }
 
   const derive: DeriveFn = async (input) => {
+    if (input.memoryKiB * 1024 > RETAINED_MEMORY_BYTES) {
+      held = undefined
+      return deriveWith(await instantiate(module), input)
+    }
     const lib = await acquire()
     try {
       return deriveWith(lib, input)

@@ -194,6 +194,27 @@ export function registerContract(target: TargetRef): void {
         await expect422(await register(body))
       })
 
+      // Every leg runs this, so the Worker (whose bundle ships zod with English as its only
+      // locale) words a zod check's failure exactly as Bun and Node do.
+      it("a zod check's failure is worded by zod's English messages, on every runtime", async () => {
+        const input = valid({ name: 'x'.repeat(4097) })
+        expect(await expect422(await register(input), 'name')).toEqual({
+          detail: [
+            {
+              loc: ['body', 'name'],
+              msg: 'Too big: expected string to have <=4096 characters',
+              type: 'string_too_long',
+            },
+            {
+              loc: ['body', 'name'],
+              msg: 'Name must be 1 to 100 characters long',
+              type: 'value_error',
+            },
+          ],
+        })
+        await expectStillFree(input.username)
+      })
+
       it('malformed JSON is reported as json_invalid', async () => {
         const body = await expect422(await register('{"name": '))
         expect(body.detail[0].type).toBe('json_invalid')

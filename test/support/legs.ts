@@ -128,6 +128,14 @@ export async function nodeServer(name: string, env: Record<string, string>): Pro
   return { target: httpTarget(name, server.url, server.output), url: server.url, stop: server.stop }
 }
 
+/** Options of {@link workerServer}. */
+export interface WorkerServerOptions {
+  /** Wrangler's state directory (the Cache API's included); a temp dir when absent. */
+  persistTo?: string
+  /** The port of the DevTools inspector (test/support/inspector.ts); any free one when absent. */
+  inspectorPort?: number
+}
+
 /**
  * The Worker in workerd (`wrangler dev`) with the contract settings and `env`, reaching
  * `databaseUrl` through Neon's HTTP driver and the local endpoint at `fetchEndpoint`. The developer's
@@ -140,7 +148,7 @@ export async function workerServer(
   databaseUrl: string,
   fetchEndpoint: string,
   env: Record<string, string> = {},
-  persistTo?: string,
+  { persistTo, inspectorPort = 0 }: WorkerServerOptions = {},
 ): Promise<RunningLeg> {
   const dir = mkdtempSync(join(tmpdir(), 'edge-auth-wrangler-'))
   const { JWT_SECRET, JWT_PRIVATE_KEY, INTROSPECTION_CLIENTS, ...vars } = CONTRACT_ENV
@@ -166,7 +174,7 @@ export async function workerServer(
         'dev',
         '--ip=127.0.0.1',
         '--port=0',
-        '--inspector-port=0',
+        `--inspector-port=${inspectorPort}`,
         `--env-file=${envFile}`,
         `--persist-to=${persistTo ?? join(dir, 'state')}`,
         '--show-interactive-dev-session=false',
