@@ -42,6 +42,13 @@ const INTEGRATION = [
   'test/worker-revocation-cache.test.ts',
 ]
 
+/**
+ * Integration files that must not share a process with the others: drizzle's neon-http driver
+ * replaces the Neon driver's process-wide type parsers when it is built, and the local Neon
+ * endpoint's test checks the driver's own parsing.
+ */
+const OWN_PROCESS = ['test/neon-local.test.ts']
+
 export default defineConfig({
   plugins: [wasmModules],
   test: {
@@ -67,10 +74,22 @@ export default defineConfig({
       },
       {
         extends: true,
-        // A test that starts a server waits for it: on a loaded machine that takes longer.
+        // A test that starts a server waits for it: on a loaded machine that takes longer. The
+        // files of a worker share its modules, as in `unit`: every server they start is theirs.
         test: {
           name: 'integration',
           include: INTEGRATION,
+          exclude: OWN_PROCESS,
+          isolate: false,
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration (own process)',
+          include: OWN_PROCESS,
           testTimeout: 120_000,
           hookTimeout: 180_000,
         },

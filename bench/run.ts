@@ -824,7 +824,7 @@ const loadBefore = os.loadavg()
 await migrateIfPostgres()
 if (settings.runtimes.includes('node')) await buildForNode()
 const reports: RuntimeReport[] = []
-const perRuntime = ['validate', 'token', 'register', 'algorithms', 'sustain']
+const perRuntime = ['validate', 'miss', 'token', 'register', 'algorithms', 'sustain']
 if (perRuntime.some((scenario) => settings.scenarios.has(scenario))) {
   for (const runtime of settings.runtimes) reports.push(await benchRuntime(runtime))
 }
