@@ -9,6 +9,7 @@ import { forgeJwt } from './support/jwt'
 type Json = Record<string, unknown>
 interface Operation {
   security?: Record<string, string[]>[]
+  requestBody?: { content: Record<string, unknown> }
   responses: Record<
     string,
     {
@@ -345,6 +346,45 @@ describe('documented error examples are the bodies the routes answer', () => {
     expect((await register('example_doc')).status).toBe(201)
     await expectExample('post', '/register', await register('Example_Doc'), 409)
     await expectExample('post', '/register', await register('examp1e_doc'), 409)
+  })
+
+  it('every operation that reads a body documents 413 and 415, and answers 413 as documented', async () => {
+    const key = newAdminKey()
+    const app = await makeTestApp({
+      admin: { keys: [{ name: 'doc', sha256: await adminKeyHash(key) }] },
+    })
+    try {
+      const registered = await app.register({ name: 'Big', username: 'big_body', password })
+      const { id } = (await registered.json()) as { id: number }
+      const login = await app.login({ username: 'big_body', password })
+      const { access_token } = (await login.json()) as { access_token: string }
+      const big = 'x'.repeat(DEFAULT_SECURITY.bodyLimitBytes + 1)
+      let called = 0
+      for (const [path, operations] of Object.entries(doc.paths)) {
+        for (const [method, operation] of Object.entries(operations)) {
+          if (!METHODS.includes(method) || operation.requestBody === undefined) continue
+          const name = `${method.toUpperCase()} ${path}`
+          expect(operation.responses['413'], `${name} documents 413`).toBeDefined()
+          expect(operation.responses['415'], `${name} documents 415`).toBeDefined()
+          // A configured client is the first thing it checks (test/contract/local-verification.ts).
+          if (path === '/introspect') continue
+          const isForm = 'application/x-www-form-urlencoded' in operation.requestBody.content
+          const res = await app.app.request(path.replace('{id}', String(id)), {
+            method: method.toUpperCase(),
+            headers: {
+              authorization: `Bearer ${path.startsWith('/admin/') ? key : access_token}`,
+              'content-type': isForm ? 'application/x-www-form-urlencoded' : 'application/json',
+            },
+            body: isForm ? `field=${big}` : JSON.stringify({ field: big }),
+          })
+          await expectExample(method, path, res, 413)
+          called++
+        }
+      }
+      expect(called).toBeGreaterThan(10)
+    } finally {
+      await app.close()
+    }
   })
 
   it('account endpoints: 401 without a token, 403 for a wrong current password', async () => {

@@ -289,6 +289,18 @@ const exampleName = (error: ApiError) => {
 export const documented = (description: string, ...answers: [ApiError, ...ApiError[]]) =>
   describeAnswers(ErrorSchema, description, answers)
 
+/** The documented refusals of a route that reads a JSON body (`requireJson`): too large, not JSON. */
+export const jsonBodyRefusals = () => ({
+  413: documented('The body is too large', payloadTooLarge()),
+  415: documented('The body is not JSON', unsupportedMediaType('json')),
+})
+
+/** The documented refusals of a route that reads a form body (`requireForm`): too large, not a form. */
+export const formBodyRefusals = () => ({
+  413: documented('The body is too large', payloadTooLarge()),
+  415: documented('The body is not a form', unsupportedMediaType('form')),
+})
+
 /** {@link documented} for OAuth2 error answers (`oauthError`). */
 export const documentedOAuth = (description: string, ...answers: [ApiError, ...ApiError[]]) =>
   describeAnswers(OAuthErrorSchema, description, answers)

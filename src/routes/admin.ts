@@ -5,10 +5,10 @@ import {
   adminKeyRefused,
   documented,
   documentedValidation,
+  jsonBodyRefusals,
   notAdministrator,
   notFound,
   tooManyRequests,
-  unsupportedMediaType,
   userNotFound,
   validationError,
 } from '../http/answers'
@@ -157,7 +157,7 @@ const errors = {
   ),
 }
 
-const bodyErrors = { 415: documented('The body is not JSON', unsupportedMediaType('json')) }
+const bodyErrors = jsonBodyRefusals()
 
 /** The opaque cursor of a place in the listing: base64url of `<created_at>|<id>`. */
 function encodeCursor(position: ListPosition): string {

@@ -7,11 +7,11 @@ import {
   documentedValidation,
   incorrectCode,
   incorrectPassword,
+  jsonBodyRefusals,
   mfaUnavailable,
   secondFactorMissing,
   secondFactorRefused,
   tooManyRequests,
-  unsupportedMediaType,
   validationError,
 } from '../http/answers'
 import { requireAccount, requireJsonBody } from '../http/current-user'
@@ -61,7 +61,7 @@ export function changePasswordRoutes(deps: AppServices) {
         incorrectCode(),
       ),
       409: documented('The password changed during the request', accountChanged()),
-      415: documented('The body is not JSON', unsupportedMediaType('json')),
+      ...jsonBodyRefusals(),
       422: documentedValidation(
         'A missing field, or a new password breaking a rule',
         validationError([

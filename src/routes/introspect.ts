@@ -6,12 +6,12 @@ import { ApiError } from '../errors'
 import {
   documented,
   documentedOAuth,
+  formBodyRefusals,
   invalidClient,
   malformedForm,
   notFound,
   oauthError,
   revocationUnavailable,
-  unsupportedMediaType,
 } from '../http/answers'
 import { ensureNotRevoked } from '../http/bearer'
 import { createRouter } from '../http/router'
@@ -87,7 +87,7 @@ const introspectRoute = (clients: readonly IntrospectionClient[]) =>
       ),
       401: documented('No client credentials, or wrong ones', invalidClient()),
       404: documented('Introspection is off (no INTROSPECTION_CLIENTS)', notFound()),
-      415: documented('The body is not a form', unsupportedMediaType('form')),
+      ...formBodyRefusals(),
       503: documented('The revocation status could not be read just now', revocationUnavailable()),
     },
   })

@@ -7,11 +7,11 @@ import {
   documentedValidation,
   incorrectCode,
   incorrectPassword,
+  jsonBodyRefusals,
   mfaUnavailable,
   secondFactorMissing,
   secondFactorRefused,
   tooManyRequests,
-  unsupportedMediaType,
   validationError,
 } from '../http/answers'
 import { requireAccount, requireJsonBody } from '../http/current-user'
@@ -76,7 +76,7 @@ export function meRoutes(deps: AppServices) {
         incorrectCode(),
       ),
       409: documented('The password changed during the request', accountChanged()),
-      415: documented('The body is not JSON', unsupportedMediaType('json')),
+      ...jsonBodyRefusals(),
       422: documentedValidation(
         'No current_password',
         validationError([

@@ -10,13 +10,13 @@ import {
   incorrectCode,
   incorrectPassword,
   invalidToken,
+  jsonBodyRefusals,
   mfaUnavailable,
   noEnrolment,
   secondFactorMissing,
   secondFactorRefused,
   tooManyRequests,
   totpOff,
-  unsupportedMediaType,
   validationError,
 } from '../http/answers'
 import { requireAccount, requireJsonBody } from '../http/current-user'
@@ -84,7 +84,7 @@ const stepUpForbidden = documented(
   incorrectPassword(),
   incorrectCode(),
 )
-const notJson = documented('The body is not JSON', unsupportedMediaType('json'))
+const bodyRefusals = jsonBodyRefusals()
 const malformed = documentedValidation('A malformed field', bothSecondFactors('body'))
 const throttledResponse = documented(
   'Too many failed password attempts for this account or from this address; see Retry-After',
@@ -126,7 +126,7 @@ export function mfaRoutes(deps: AppServices) {
       200: jsonContent(EnrolmentSchema, 'The new secret, pending confirmation'),
       401: unauthorized,
       403: stepUpForbidden,
-      415: notJson,
+      ...bodyRefusals,
       422: malformed,
       429: throttledResponse,
       503: unavailable,
@@ -149,7 +149,7 @@ export function mfaRoutes(deps: AppServices) {
       401: unauthorized,
       403: documented('The code is wrong', incorrectCode()),
       409: documented('No enrolment in progress (none started, or it expired)', noEnrolment()),
-      415: notJson,
+      ...bodyRefusals,
       422: documentedValidation(
         'No otp',
         validationError([{ loc: ['body', 'otp'], msg: 'Field required', type: 'missing' }]),
@@ -172,7 +172,7 @@ export function mfaRoutes(deps: AppServices) {
       401: unauthorized,
       403: stepUpForbidden,
       409: notOn,
-      415: notJson,
+      ...bodyRefusals,
       422: malformed,
       429: throttledResponse,
       503: unavailable,
@@ -193,7 +193,7 @@ export function mfaRoutes(deps: AppServices) {
       401: unauthorized,
       403: stepUpForbidden,
       409: notOn,
-      415: notJson,
+      ...bodyRefusals,
       422: malformed,
       429: throttledResponse,
       503: unavailable,

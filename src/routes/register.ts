@@ -9,9 +9,8 @@ import {
 import {
   documented,
   documentedValidation,
-  payloadTooLarge,
+  jsonBodyRefusals,
   tooManyRequests,
-  unsupportedMediaType,
   userExists,
   validationError,
 } from '../http/answers'
@@ -72,8 +71,7 @@ const route = createRoute({
       userExists(false),
       userExists(true),
     ),
-    413: documented('The body is too large', payloadTooLarge()),
-    415: documented('The body is not JSON', unsupportedMediaType('json')),
+    ...jsonBodyRefusals(),
     422: documentedValidation(
       'The body breaks a registration rule',
       validationError([{ loc: ['body', 'username'], msg: 'Field required', type: 'missing' }]),

@@ -1,11 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi'
-import {
-  documented,
-  documentedOAuth,
-  malformedForm,
-  oauthError,
-  unsupportedMediaType,
-} from '../http/answers'
+import { documentedOAuth, formBodyRefusals, malformedForm, oauthError } from '../http/answers'
 import { createRouter } from '../http/router'
 import { requireForm } from '../middleware/body'
 import type { AppServices } from '../types'
@@ -45,7 +39,7 @@ const route = createRoute({
       oauthError('invalid_request', 'token is required'),
       malformedForm(),
     ),
-    415: documented('The body is not a form', unsupportedMediaType('form')),
+    ...formBodyRefusals(),
   },
 })
 

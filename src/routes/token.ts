@@ -7,6 +7,7 @@ import {
   documented,
   documentedLoginRefusals,
   documentedOAuth,
+  formBodyRefusals,
   invalidGrant,
   invalidMfaToken,
   MFA_TOKEN_EXAMPLE,
@@ -14,9 +15,7 @@ import {
   mfaRequired,
   mfaUnavailable,
   oauthError,
-  payloadTooLarge,
   tooManyRequests,
-  unsupportedMediaType,
   wrongMfaCode,
 } from '../http/answers'
 import { createRouter } from '../http/router'
@@ -108,8 +107,7 @@ const route = createRoute({
       accountBanned(BAN_END_EXAMPLE),
       mfaRequired(MFA_TOKEN_EXAMPLE),
     ),
-    413: documented('The body is too large', payloadTooLarge()),
-    415: documented('The body is not a form', unsupportedMediaType('form')),
+    ...formBodyRefusals(),
     429: documented(
       'Too many failed logins for this account or from this address, or too many refreshes of this session; see Retry-After',
       tooManyRequests('login', RETRY_EXAMPLE),
