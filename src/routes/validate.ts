@@ -71,20 +71,22 @@ interface Answer {
 }
 
 /**
- * The answer for verified claims, kept with them: the verified-token cache hands out the same
- * frozen claims for every hit, so a token presented again costs no JSON and no encoding. The
- * username is percent-encoded in `X-Auth-User`, since a header cannot carry it as UTF-8; the id
- * is absent from the Python service's tokens.
+ * The answer for verified claims. The verified-token cache hands out the same frozen claims for
+ * every hit, so the answer is kept with them once the token comes back (`keep`): a token presented
+ * again costs no JSON and no encoding, while a token seen once (a gateway in front of many users
+ * sees mostly those) adds no entry to the weak map, whose entries the garbage collector pays for.
+ * The username is percent-encoded in `X-Auth-User`, since a header cannot carry it as UTF-8; the
+ * id is absent from the Python service's tokens.
  */
 const answers = new WeakMap<AccessClaims, Answer>()
-function answerFor(claims: AccessClaims): Answer {
+function answerFor(claims: AccessClaims, keep: boolean): Answer {
   let answer = answers.get(claims)
   if (answer === undefined) {
     if (!claims.sub.isWellFormed()) throw invalidToken()
     const headers: Record<string, string> = { 'x-auth-user': encodeURIComponent(claims.sub) }
     if (claims.uid !== undefined) headers['x-auth-user-id'] = String(claims.uid)
     answer = { body: JSON.stringify({ username: claims.sub, valid: true }), headers }
-    answers.set(claims, answer)
+    if (keep) answers.set(claims, answer)
   }
   return answer
 }
@@ -123,8 +125,8 @@ type Validation = Response & TypedResponse<{ username: string; valid: true }, 20
 export function validateRoutes(deps: AppServices) {
   const { statelessValidation } = deps.sessions.options
   const { metrics } = deps
-  const answer = (c: Context<AppEnv>, claims: AccessClaims): Validation => {
-    const { body, headers } = answerFor(claims)
+  const answer = (c: Context<AppEnv>, claims: AccessClaims, keep: boolean): Validation => {
+    const { body, headers } = answerFor(claims, keep)
     metrics.validation('valid')
     return completeJson(c, body, 200, headers)
   }
@@ -140,7 +142,7 @@ export function validateRoutes(deps: AppServices) {
       throw error
     }
     await ensureNotRevoked(deps, claims)
-    return answer(c, claims)
+    return answer(c, claims, false)
   }
   const check = (c: Context<AppEnv, '/validate'>): Validation | Promise<Validation> => {
     try {
@@ -150,7 +152,7 @@ export function validateRoutes(deps: AppServices) {
         known !== undefined &&
         (statelessValidation || deps.revocation.cachedVerdict(known) === false)
       ) {
-        return answer(c, known)
+        return answer(c, known, true)
       }
       return checkInFull(c, token).catch((error: unknown) => decisively(c, metrics, error))
     } catch (error) {
