@@ -28,7 +28,7 @@ import { mfaRoutes } from './routes/mfa'
 import { registerRoutes } from './routes/register'
 import { revokeRoutes } from './routes/revoke'
 import { tokenRoutes } from './routes/token'
-import { validateRoutes } from './routes/validate'
+import { answerKnownTokenRequest, knownTokenAnswerer, validateRoutes } from './routes/validate'
 import { wellKnownRoutes } from './routes/well-known'
 import type { AppDeps, AppEnv, AppServices } from './types'
 
@@ -106,7 +106,9 @@ function buildServices(deps: AppDeps): AppServices {
 }
 
 /**
- * Builds the service: the middleware chain and the routes, nothing runtime-specific.
+ * Builds the service: the middleware chain and the routes, nothing runtime-specific; its `fetch`
+ * answers a cached token's `/validate` before routing, and `answerKnownToken` is that step
+ * for entry points that read a request's headers themselves (`knownTokenAnswerer`).
  * The returned app's type carries every route, for Hono's typed `hc` client.
  */
 export function createApp(appDeps: AppDeps) {
@@ -143,7 +145,7 @@ export function createApp(appDeps: AppDeps) {
   })
   mountApiDocs(app)
 
-  return app
+  const routed = app
     .route('/', registerRoutes(deps))
     .route('/', tokenRoutes(deps))
     .route('/', validateRoutes(deps))
@@ -157,6 +159,15 @@ export function createApp(appDeps: AppDeps) {
     .route('/', healthRoutes(deps))
     .route('/', adminRoutes(deps))
     .route('/', metricsRoutes(deps))
+  // A gateway's check of a token it showed before is answered ahead of Hono's routing and
+  // middleware, with the same answer (see knownTokenAnswerer); everything else is routed.
+  const answerKnownToken = knownTokenAnswerer(deps)
+  if (answerKnownToken !== undefined) {
+    const route = routed.fetch
+    routed.fetch = (request, env, executionCtx) =>
+      answerKnownTokenRequest(answerKnownToken, request) ?? route(request, env, executionCtx)
+  }
+  return Object.assign(routed, { answerKnownToken })
 }
 
 /**

@@ -3,7 +3,7 @@
  * scraped by token after a login, a failed login and a `/validate`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { ContractTarget } from './contract/target'
+import { type ContractTarget, loginToken, registerUser } from './contract/target'
 import { bunServer, nodeServer, type RunningLeg } from './support/legs'
 import {
   expectMovedCounters,
@@ -45,6 +45,23 @@ describe.each(servers)('GET /metrics on %s', (runtime, start) => {
     expect(
       sample(after, 'edge_auth_http_requests_total', { route: '/metrics', status: '200' }),
     ).toBeGreaterThanOrEqual(1)
+  })
+
+  it('counts a token presented again as any other check (answered before routing)', async () => {
+    const { username } = await registerUser(target, 'again')
+    const accessToken = await loginToken(target, username)
+    const check = (method: string) =>
+      target().fetch('/validate', { method, headers: { authorization: `Bearer ${accessToken}` } })
+    expect((await check('POST')).status).toBe(200)
+    const before = await (await scrape(target, TEST_METRICS_TOKEN)).text()
+    for (const method of ['POST', 'POST', 'GET']) expect((await check(method)).status).toBe(200)
+    const after = await (await scrape(target, TEST_METRICS_TOKEN)).text()
+    const moved = (name: string, labels: Record<string, string>) =>
+      (sample(after, name, labels) ?? 0) - (sample(before, name, labels) ?? 0)
+    expect(moved('edge_auth_token_validations_total', { outcome: 'valid' })).toBe(3)
+    const validate = { route: '/validate', status: '200' }
+    expect(moved('edge_auth_http_requests_total', { ...validate, method: 'POST' })).toBe(2)
+    expect(moved('edge_auth_http_requests_total', { ...validate, method: 'GET' })).toBe(1)
   })
 
   it('answers 401 without the token or with a wrong one, and shows nothing', async () => {

@@ -11,8 +11,15 @@ const BEARER = /^bearer +([^\s]+) *$/i
  * none or it is not of that form (what the admin API reads, where both are a 401).
  */
 export function bearerCredential(c: Context): string | undefined {
-  const header = c.req.header('authorization')
-  return header === undefined ? undefined : BEARER.exec(header)?.[1]
+  return credentialOfBearer(c.req.header('authorization'))
+}
+
+/**
+ * The credential of an `Authorization` header's value of the form `Bearer <credential>`, or
+ * undefined when there is no header or it is of another form.
+ */
+export function credentialOfBearer(header: string | null | undefined): string | undefined {
+  return header == null ? undefined : BEARER.exec(header)?.[1]
 }
 
 /**

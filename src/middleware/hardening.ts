@@ -32,6 +32,24 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze(
 const SECURITY_ENTRIES = Object.entries(SECURITY_HEADERS)
 
 /**
+ * The headers every JSON answer of the API carries, whatever its route: the security headers,
+ * `Cache-Control: no-store` and the content type. `X-Request-Id` comes on top, per request.
+ */
+export const JSON_ANSWER_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  ...SECURITY_HEADERS,
+  'cache-control': 'no-store',
+  'content-type': 'application/json',
+})
+
+/**
+ * A request's id (`X-Request-Id`): the one the client sent when it is 1-64 word characters, `-`
+ * or `=`, otherwise a new UUID.
+ */
+export function requestIdFor(claimed: string | null | undefined): string {
+  return claimed != null && CLIENT_REQUEST_ID.test(claimed) ? claimed : crypto.randomUUID()
+}
+
+/**
  * A JSON answer that already carries every header the request layer adds (security headers,
  * `X-Request-Id`, `Cache-Control: no-store`), built in one step from plain objects: the layer
  * then passes it on untouched. For hot paths (`/validate`): on Node, a response whose headers
@@ -46,13 +64,7 @@ export function completeJson<T, S extends ContentfulStatusCode>(
 ): Response & TypedResponse<T, S, 'json'> {
   const res = new Response(body, {
     status,
-    headers: {
-      ...SECURITY_HEADERS,
-      'cache-control': 'no-store',
-      'content-type': 'application/json',
-      'x-request-id': c.get('requestId'),
-      ...headers,
-    },
+    headers: { ...JSON_ANSWER_HEADERS, 'x-request-id': c.get('requestId'), ...headers },
   })
   c.set('completeResponse', res)
   // `body` is `T` as JSON: typed for the routes' OpenAPI answers, as `c.json` would be.
@@ -207,9 +219,7 @@ export function hardening(app: Hono<AppEnv>, deps: AppServices): MiddlewareHandl
 
   const requestLayer: MiddlewareHandler<AppEnv> = (c, next) => {
     const started = performance.now()
-    const claimed = c.req.header('x-request-id')
-    const id =
-      claimed !== undefined && CLIENT_REQUEST_ID.test(claimed) ? claimed : crypto.randomUUID()
+    const id = requestIdFor(c.req.header('x-request-id'))
     let address: string | undefined | null = null
     const clientAddress = () => {
       if (address === null) {

@@ -99,6 +99,9 @@ export const CONTRACT_ENV: Record<string, string> = {
   ARGON2_ITERATIONS: '1',
   ARGON2_PARALLELISM: '1',
   NODE_ENV: 'test',
+  // The production default: no access line for a successful read or token check, so a token
+  // presented again is answered before routing on every leg, as in a deployment.
+  ACCESS_LOG: 'errors-and-writes',
   REFRESH_REUSE_GRACE_SECONDS: String(CONTRACT_REUSE_GRACE_SECONDS),
   THROTTLE_REFRESH_MAX: String(CONTRACT_REFRESH_MAX),
   // One known TOTP encryption key, as a deployment sets (32 bytes, base64).

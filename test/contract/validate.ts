@@ -50,6 +50,103 @@ export function validateContract(target: TargetRef): void {
       await expectInvalid(await validate(`Bearer ${forge({ sub: username, exp: now() + 600 })}`))
     })
 
+    describe('a token presented again (answered before routing, from the caches)', () => {
+      /** Every header of an answer but those that differ per request or per connection. */
+      const lasting = (res: Response) =>
+        [...res.headers]
+          .filter(([name]) => !['date', 'x-request-id', 'connection', 'keep-alive'].includes(name))
+          .sort(([a], [b]) => a.localeCompare(b))
+      const check = (method: 'GET' | 'POST', accessToken: string, requestId?: string) =>
+        target().fetch('/validate', {
+          method,
+          headers: {
+            authorization: `Bearer ${accessToken}`,
+            ...(requestId === undefined ? {} : { 'x-request-id': requestId }),
+          },
+        })
+
+      it('gets the answer of its first check: status, body and every header', async () => {
+        const fresh = await loginToken(target, username)
+        const first = await check('POST', fresh)
+        const again = await check('POST', fresh)
+        expect(again.status).toBe(200)
+        expect(await again.json()).toEqual(await first.json())
+        expect(lasting(again)).toEqual(lasting(first))
+        expect(again.headers.get('x-auth-user')).toBe(username)
+        expect(again.headers.get('x-auth-user-id')).toBe(String(id))
+        expect(again.headers.get('cache-control')).toBe('no-store')
+        expect(again.headers.get('x-content-type-options')).toBe('nosniff')
+        const forwardAuth = await check('GET', fresh)
+        expect(forwardAuth.status).toBe(200)
+        expect(lasting(forwardAuth)).toEqual(lasting(first))
+      })
+
+      it('carries a request id by the usual rule: the client’s when well-formed, else a new one', async () => {
+        await check('POST', token)
+        const echoed = await check('POST', token, 'gateway-trace_42')
+        expect(echoed.headers.get('x-request-id')).toBe('gateway-trace_42')
+        const made = await check('GET', token, 'not a valid id')
+        expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
+        const other = await check('GET', token)
+        expect(other.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
+        expect(other.headers.get('x-request-id')).not.toBe(made.headers.get('x-request-id'))
+      })
+
+      it('is refused at once once its user logs out', async () => {
+        const leaving = await registerUser(target, 'leaving')
+        const fresh = await loginToken(target, leaving.username)
+        expect((await check('POST', fresh)).status).toBe(200)
+        expect((await check('GET', fresh)).status).toBe(200)
+        expect((await bearer('POST', '/logout', fresh)).status).toBe(204)
+        await expectInvalid(await check('POST', fresh))
+        await expectInvalid(await check('GET', fresh))
+      })
+
+      it('other methods and targets take the full path: HEAD, PUT, a query; 405 with Allow elsewhere', async () => {
+        await check('POST', token)
+        const head = await target().fetch('/validate', {
+          method: 'HEAD',
+          headers: { authorization: `Bearer ${token}` },
+        })
+        expect(head.status).toBe(200)
+        expect(head.headers.get('x-auth-user')).toBe(username)
+        expect(await head.text()).toBe('')
+        const put = await target().fetch('/validate', {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${token}` },
+        })
+        // any method is a check under the forward-auth routes (Envoy keeps the client's method)
+        expect(put.status).toBe(200)
+        expect(put.headers.get('x-auth-user')).toBe(username)
+        const wrong = await target().fetch('/token', {
+          method: 'GET',
+          headers: { authorization: `Bearer ${token}` },
+        })
+        expect(wrong.status).toBe(405)
+        expect(wrong.headers.get('allow')).toBe('POST')
+        const queried = await target().fetch('/validate?x=1', {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}` },
+        })
+        expect(queried.status).toBe(200)
+        expect(await queried.json()).toEqual({ username, valid: true })
+      })
+
+      it('two Authorization headers are refused, even when the first is a valid token', async (ctx) => {
+        const send = target().raw
+        if (send === undefined) ctx.skip()
+        await check('POST', token)
+        for (const method of ['GET', 'POST']) {
+          // the raw client writes header lines as given: a CRLF in a value starts a second line
+          const res = await send?.(method, '/validate', {
+            authorization: `Bearer ${token}\r\nAuthorization: Bearer ${token}`,
+          })
+          expect(res?.status, `${method}: ${res?.body}`).toBe(401)
+          expect(res?.headers['www-authenticate']).toBe('Bearer error="invalid_token"')
+        }
+      })
+    })
+
     describe('without bearer credentials: 401, WWW-Authenticate: Bearer without error (RFC 6750 §3)', () => {
       it.each([
         ['no Authorization header', undefined],
