@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import {
   CONTRACT_ADMIN_KEY,
+  CONTRACT_INTROSPECTION_CLIENT,
   client,
   expectInvalidToken,
   logIn,
@@ -77,7 +78,7 @@ export function adminContract(target: TargetRef): void {
       expect(await res.json()).toEqual({ detail: 'This account is banned' })
     })
 
-    it('/validate and the account endpoints refuse its access tokens at once, also those /validate had cached', async () => {
+    it('/validate, /introspect and the account endpoints refuse its access tokens at once, also those /validate had cached', async () => {
       for (const access of [session.access, other.access]) {
         await expectInvalidToken(await api.validate(`Bearer ${access}`))
         await expectInvalidToken(await api.bearer('GET', '/me', access))
@@ -92,6 +93,17 @@ export function adminContract(target: TargetRef): void {
         )
       }
       expect((await api.refresh(other.refresh)).status).toBe(403)
+      // And by introspection, which gateways that ask instead of verifying use.
+      const { id, secret } = CONTRACT_INTROSPECTION_CLIENT
+      const introspected = await target().fetch('/introspect', {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${btoa(`${id}:${secret}`)}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: new URLSearchParams({ token: session.access }).toString(),
+      })
+      expect(await introspected.json()).toEqual({ active: false })
     })
 
     it('unban lets it log in again; the old session stays ended', async () => {
