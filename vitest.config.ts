@@ -20,6 +20,7 @@ const wasmModules: Plugin = {
  * in-memory PGlite: the `unit` project (`bun run test:unit`).
  */
 const INTEGRATION = [
+  'test/admin-cli-process.test.ts',
   'test/caddy.test.ts',
   'test/contract/legs/!(in-process).test.ts',
   'test/dev-worker.test.ts',

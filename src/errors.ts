@@ -35,17 +35,28 @@ export function errorResponse(c: Context, error: ApiError): Response {
   return c.json(errorBody(error), error.status, error.headers)
 }
 
+/** What an unknown field's name must look like to be named in `loc` (anything else is input). */
+const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
+
 /**
  * Maps zod issues to FastAPI's `{loc, msg, type}` items. `raw` is the input as received, used
- * only to tell a missing field from a wrong one.
+ * only to tell a missing field from a wrong one. A field a strict schema does not know is one
+ * item each, Pydantic's `extra_forbidden`, its name in `loc` only when it looks like a field name.
  */
 export function fieldErrors(
   issues: z.core.$ZodIssue[],
   location: string,
   raw: unknown,
 ): FieldError[] {
-  return issues.map((issue) => {
+  return issues.flatMap((issue): FieldError | FieldError[] => {
     const loc = [location, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))]
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({
+        loc: FIELD_NAME.test(key) ? [...loc, key] : loc,
+        msg: 'Extra inputs are not permitted',
+        type: 'extra_forbidden',
+      }))
+    }
     if (issue.code === 'invalid_type') {
       if (issue.path.length > 0 && valueAt(raw, issue.path) === undefined) {
         return { loc, msg: 'Field required', type: 'missing' }

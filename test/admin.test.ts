@@ -202,27 +202,46 @@ describe('admin API', () => {
   it('logs every action with the key name and never the key, a password or a hash', async () => {
     const app = await adminApp()
     const id = await register(app, 'logged')
-    await asAdmin(app, 'POST', `/admin/users/${id}/ban`, { reason: 'spam' })
+    const login = await app.login({ username: 'logged', password })
+    const { access_token } = (await login.json()) as { access_token: string }
+    const wrongKey = newAdminKey()
+    expect((await asAdmin(app, 'GET', '/admin/users', undefined, wrongKey)).status).toBe(401)
+    expect((await asAdmin(app, 'GET', '/admin/users', undefined, access_token)).status).toBe(403)
+    await asAdmin(app, 'GET', '/admin/users?username=LOG')
+    await asAdmin(app, 'GET', `/admin/users/${id}`)
+    const until = new Date(app.clock.ms + 86_400_000).toISOString()
+    await asAdmin(app, 'POST', `/admin/users/${id}/ban`, { reason: 'spam', until })
     await asAdmin(app, 'DELETE', `/admin/users/${id}/ban`)
     await asAdmin(app, 'PUT', `/admin/users/${id}/password`, {
       new_password: 'a brand new password',
     })
     await asAdmin(app, 'DELETE', `/admin/users/${id}/sessions`)
     await asAdmin(app, 'DELETE', `/admin/users/${id}`)
-    const actions = app.logs
-      .map((line) => JSON.parse(line))
+    const lines = app.logs.map((line) => JSON.parse(line))
+    const actions = lines
       .filter((line) => line.event === 'authz_admin')
       .map(({ admin, action, user_id }) => ({ admin, action, user_id }))
-    expect(actions).toEqual(
-      ['ban', 'unban', 'set_password', 'end_sessions', 'delete'].map((action) => ({
+    expect(actions).toEqual([
+      { admin: 'ops', action: 'list', user_id: undefined },
+      ...['read', 'ban', 'unban', 'set_password', 'end_sessions', 'delete'].map((action) => ({
         admin: 'ops',
         action,
         user_id: id,
       })),
-    )
+    ])
+    expect(lines.find((line) => line.action === 'ban')).toMatchObject({ reason: 'spam', until })
+    expect(lines.find((line) => line.action === 'list')).toMatchObject({ count: 1 })
+    expect(lines.filter((line) => line.event === 'authn_admin_fail')).toEqual([
+      expect.objectContaining({ level: 'warn', reason: 'invalid_key' }),
+    ])
+    expect(lines.filter((line) => line.event === 'authz_fail')).toEqual([
+      expect.objectContaining({ resource: 'admin', reason: 'not_admin' }),
+    ])
     const all = app.logs.join('\n')
-    expect(all).not.toContain(KEY)
-    expect(all).not.toContain('a brand new password')
+    for (const secret of [KEY, wrongKey, access_token, 'a brand new password', password]) {
+      expect(all).not.toContain(secret)
+    }
     expect(all).not.toContain('$argon2')
+    expect(all).not.toContain(await adminKeyHash(KEY))
   })
 })

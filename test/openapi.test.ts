@@ -8,6 +8,7 @@ import { forgeJwt } from './support/jwt'
 
 type Json = Record<string, unknown>
 interface Operation {
+  tags?: string[]
   security?: Record<string, string[]>[]
   requestBody?: { content: Record<string, unknown> }
   responses: Record<
@@ -20,6 +21,7 @@ interface Operation {
 }
 interface Document {
   openapi: string
+  tags?: { name: string; description?: string }[]
   paths: Record<string, Record<string, Operation>>
   components: { securitySchemes: Record<string, Json> }
 }
@@ -106,6 +108,31 @@ describe('GET /openapi.json', () => {
       introspectionClient: expect.objectContaining({ type: 'http', scheme: 'basic' }),
       adminKey: expect.objectContaining({ type: 'http', scheme: 'bearer' }),
     })
+  })
+
+  it('puts every /admin operation, and only those, under the admin tag and the admin key alone', () => {
+    expect(doc.tags?.map((tag) => tag.name)).toContain('admin')
+    const operations = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.entries(item)
+        .filter(([method]) => METHODS.includes(method))
+        .map(([method, op]) => ({ name: `${method.toUpperCase()} ${path}`, path, op })),
+    )
+    const admin = operations.filter(({ path }) => path.startsWith('/admin/'))
+    expect(admin.map(({ name }) => name).sort()).toEqual([
+      'DELETE /admin/users/{id}',
+      'DELETE /admin/users/{id}/ban',
+      'DELETE /admin/users/{id}/sessions',
+      'GET /admin/users',
+      'GET /admin/users/{id}',
+      'POST /admin/users/{id}/ban',
+      'PUT /admin/users/{id}/password',
+    ])
+    for (const { name, path, op } of operations) {
+      const isAdmin = path.startsWith('/admin/')
+      expect(op.tags?.includes('admin') ?? false, name).toBe(isAdmin)
+      if (isAdmin) expect(op.security, name).toEqual([{ adminKey: [] }])
+      else expect(JSON.stringify(op.security ?? []), name).not.toContain('adminKey')
+    }
   })
 
   it('lets every bearer-protected operation be called with the password-flow token', () => {

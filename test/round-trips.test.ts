@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { adminKeyHash, newAdminKey } from '../src/auth/admin-keys'
 import { createPasswordHasher } from '../src/auth/password'
 import { makeTestApp, TEST_PEER_HEADER, type TestApp } from './support/app'
 
@@ -208,5 +209,77 @@ describe('database round trips per request', () => {
     await roundTrips(validate, 200)
     for (let i = 0; i < 5; i++) expect(await roundTrips(validate, 200)).toBe(0)
     expect(await roundTrips(() => t.validate('Bearer not.a.token'), 401)).toBe(0)
+  })
+})
+
+describe('admin API: each write is one statement', () => {
+  const key = newAdminKey()
+  let admin: TestApp
+  /** The SQL of every statement since the last call of {@link sent}. */
+  let log: string[] = []
+
+  beforeAll(async () => {
+    admin = await makeTestApp({
+      admin: { keys: [{ name: 'ops', sha256: await adminKeyHash(key) }] },
+    })
+    const client = (admin.handle.db as unknown as { $client: Record<string, unknown> }).$client
+    for (const method of ['query', 'exec', 'transaction'] as const) {
+      const original = client[method] as (...args: unknown[]) => Promise<unknown>
+      client[method] = (...args: unknown[]) => {
+        log.push(typeof args[0] === 'string' ? args[0] : `<${method}>`)
+        return original.apply(client, args)
+      }
+    }
+  })
+  afterAll(() => admin.close())
+
+  const isWrite = (sql: string) => /\b(insert|update|delete)\b/i.test(sql) || sql.startsWith('<')
+
+  /** Sends one admin request; returns [statements, of which writes]. */
+  async function sent(
+    method: string,
+    path: string,
+    status: number,
+    options: { body?: unknown; authorization?: string } = {},
+  ): Promise<[number, number]> {
+    log = []
+    const res = await admin.app.request(path, {
+      method,
+      headers: {
+        // A known client address, as in production: a failure is counted against it.
+        [TEST_PEER_HEADER]: '192.0.2.9',
+        authorization: options.authorization ?? `Bearer ${key}`,
+        ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+    })
+    expect(res.status, `${method} ${path}`).toBe(status)
+    return [log.length, log.filter(isWrite).length]
+  }
+
+  it('ban, unban, end sessions, set password, delete: one write each (ban and unban then read the account to answer)', async () => {
+    const registered = await admin.register({ name: 'Wes', username: 'wes', password })
+    const { id } = (await registered.json()) as { id: number }
+    await admin.login({ username: 'wes', password })
+    const user = `/admin/users/${id}`
+    expect(await sent('POST', `${user}/ban`, 200, { body: { reason: 'spam' } })).toEqual([2, 1])
+    expect(await sent('DELETE', `${user}/ban`, 200)).toEqual([2, 1])
+    expect(await sent('DELETE', `${user}/sessions`, 204)).toEqual([1, 1])
+    // The account is read first, for the rule that a password may not be the username.
+    const newPassword = { new_password: 'a brand new password' }
+    expect(await sent('PUT', `${user}/password`, 204, { body: newPassword })).toEqual([2, 1])
+    expect(await sent('GET', user, 200)).toEqual([1, 0])
+    expect(await sent('GET', '/admin/users?username=we', 200)).toEqual([1, 0])
+    expect(await sent('DELETE', user, 204)).toEqual([1, 1])
+    // Nothing to change: the write finds no row, and nothing else is sent.
+    expect(await sent('POST', `${user}/ban`, 404, { body: { reason: 'spam' } })).toEqual([1, 1])
+  })
+
+  it('a wrong key: one statement, the failure counted; a refused input: none', async () => {
+    expect(await sent('GET', '/admin/users', 401, { authorization: 'Bearer nope' })).toEqual([1, 1])
+    expect(await sent('GET', '/admin/users/0x1', 422)).toEqual([0, 0])
+    expect(await sent('POST', '/admin/users/1/ban', 422, { body: { reason: 'a\u0000b' } })).toEqual(
+      [0, 0],
+    )
   })
 })

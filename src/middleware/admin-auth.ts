@@ -1,9 +1,9 @@
 import { createMiddleware } from 'hono/factory'
 import { type AdminKey, looksLikeAdminKey, matchAdminKey } from '../auth/admin-keys'
-import { InvalidTokenError } from '../auth/tokens'
 import { adminKeyRefused, notAdministrator, notFound, tooManyRequests } from '../http/answers'
 import { bearerCredential } from '../http/bearer'
 import type { AppEnv, AppServices } from '../types'
+import { accountOfToken } from '../use-cases/account'
 
 /** Hono variables set by {@link requireAdmin}: the configured key the caller presented. */
 export type AdminEnv = {
@@ -17,7 +17,8 @@ export type AdminEnv = {
  * - a missing, malformed or unknown credential: 401, counted as a failed login of the client
  *   address (one statement), so past the login limit the address gets 429 with `Retry-After`,
  *   for keys and passwords alike, until the block ends;
- * - a valid access token of a user: 403, users are never administrators.
+ * - an access token the account endpoints would take (valid, its account there, its session not
+ *   ended): 403, users are never administrators; a token whose session ended is no credential (401).
  * A successful check costs no statement.
  */
 export const requireAdmin = (deps: AppServices) =>
@@ -38,7 +39,7 @@ export const requireAdmin = (deps: AppServices) =>
         c.set('admin', key)
         return next()
       }
-    } else if (credential !== undefined && (await isUserToken(deps, credential))) {
+    } else if (credential !== undefined && (await accountOfToken(deps, credential)) !== undefined) {
       log.warn('authz_fail', { resource: 'admin', reason: 'not_admin' })
       throw notAdministrator()
     }
@@ -57,14 +58,3 @@ export const requireAdmin = (deps: AppServices) =>
     log.warn('authn_admin_fail', { reason })
     throw adminKeyRefused(credential === undefined)
   })
-
-/** Whether a credential is an access token this service would accept (signature and claims). */
-async function isUserToken(deps: AppServices, credential: string): Promise<boolean> {
-  try {
-    await deps.tokens.verifyAccessToken(credential)
-    return true
-  } catch (error) {
-    if (error instanceof InvalidTokenError) return false
-    throw error
-  }
-}

@@ -78,21 +78,38 @@ const AccountPageSchema = z
   })
   .openapi('AdminAccountPage')
 
-const ListQuerySchema = z.object({
-  username: text()
+/**
+ * A whole number from 1 to `max`, in decimal digits only: `Number()` (and `z.coerce`) would also
+ * take `0x10`, `1e2`, `+5` or blanks, so `/admin/users/0x1` would name account 1.
+ */
+const wholeNumber = (max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { message: 'Input should be a whole number in decimal digits' })
+    .pipe(z.coerce.number<string>().int().min(1).max(max))
+
+/** Text an administrator types that is stored or compared in SQL: Unicode without NUL. */
+const storedText = () =>
+  text().refine((s) => !s.includes('\0'), { message: 'Input should not contain NUL' })
+
+// Strict: an unknown parameter is a 422, not ignored (a misspelt filter would list every account).
+const ListQuerySchema = z.strictObject({
+  username: storedText()
     .min(1)
     .max(LOGIN_LIMITS.username)
-    .refine((s) => !s.includes('\0'), { message: 'Input should not contain NUL' })
     .optional()
     .openapi({ description: 'Usernames starting with this, compared case-insensitively (by key)' }),
-  id: z.coerce.number().int().min(1).max(MAX_ID).optional().openapi({ example: 42 }),
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(PAGE.max)
+  id: wholeNumber(MAX_ID)
     .optional()
-    .openapi({ description: `1 to ${PAGE.max}; ${PAGE.default} when absent` }),
+    .openapi({ type: 'integer', minimum: 1, maximum: MAX_ID, example: 42 }),
+  limit: wholeNumber(PAGE.max)
+    .optional()
+    .openapi({
+      type: 'integer',
+      minimum: 1,
+      maximum: PAGE.max,
+      description: `1 to ${PAGE.max}; ${PAGE.default} when absent`,
+    }),
   cursor: z
     .string()
     .max(200)
@@ -101,17 +118,19 @@ const ListQuerySchema = z.object({
 })
 
 const UserParamSchema = z.object({
-  id: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(MAX_ID)
-    .openapi({ param: { name: 'id', in: 'path' }, example: 42 }),
+  id: wholeNumber(MAX_ID).openapi({
+    param: { name: 'id', in: 'path' },
+    type: 'integer',
+    minimum: 1,
+    maximum: MAX_ID,
+    example: 42,
+  }),
 })
 
+// Strict bodies: a misspelt `until` must not make a ban without end.
 const BanSchema = z
-  .object({
-    reason: text()
+  .strictObject({
+    reason: storedText()
       .trim()
       .min(1)
       .max(MAX_REASON)
@@ -124,7 +143,7 @@ const BanSchema = z
   .openapi('BanRequest')
 
 const SetPasswordSchema = z
-  .object({
+  .strictObject({
     new_password: text().max(4096).openapi({
       description: 'The registration rules apply: 8-128 characters, not the username',
     }),
@@ -169,6 +188,20 @@ function encodeCursor(position: ListPosition): string {
 
 const CURSOR = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)\|([1-9]\d{0,9})$/
 
+/**
+ * Whether a cursor's `YYYY-MM-DDTHH:MM:SS.ffffffZ` names a moment Postgres can hold: a real date
+ * and time (Date would roll February 30 over into March) from year 1 on.
+ */
+function isTimestamp(value: string): boolean {
+  const seconds = value.slice(0, 19)
+  const parsed = new Date(`${seconds}Z`)
+  return (
+    value.slice(0, 4) !== '0000' &&
+    !Number.isNaN(parsed.getTime()) &&
+    parsed.toISOString().slice(0, 19) === seconds
+  )
+}
+
 /** @throws {ApiError} 422 when `cursor` is not one this service made. */
 function decodeCursor(cursor: string): ListPosition {
   let decoded = ''
@@ -179,7 +212,7 @@ function decodeCursor(cursor: string): ListPosition {
   }
   const match = CURSOR.exec(decoded)
   const id = Number(match?.[2])
-  if (match?.[1] === undefined || !(id <= MAX_ID)) {
+  if (match?.[1] === undefined || !(id <= MAX_ID) || !isTimestamp(match[1])) {
     throw validationError([
       { loc: ['query', 'cursor'], msg: 'Input should be a next_cursor', type: 'value_error' },
     ])

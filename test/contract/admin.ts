@@ -1,11 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import {
   CONTRACT_ADMIN_KEY,
+  CONTRACT_INTROSPECTION_CLIENT,
   client,
   expectInvalidToken,
   logIn,
   PASSWORD,
   registerUser,
+  sleep,
   type TargetRef,
 } from './target'
 
@@ -38,10 +40,15 @@ export function adminContract(target: TargetRef): void {
   describe('admin: a banned user is locked out', () => {
     let user: { id: number; username: string }
     let session: { access: string; refresh: string }
+    let other: { access: string; refresh: string }
 
     beforeAll(async () => {
       user = await registerUser(target, 'banned')
       session = await logIn(target, user.username)
+      other = await logIn(target, user.username)
+      // /validate has read the account and keeps it (30 s on the legs): the ban must drop that.
+      expect((await api.validate(`Bearer ${session.access}`)).status).toBe(200)
+      expect((await api.validate(`Bearer ${other.access}`)).status).toBe(200)
       const res = await call('POST', `/admin/users/${user.id}/ban`, { body: { reason: 'spam' } })
       expect(res.status, await res.clone().text()).toBe(200)
       expect(await res.json()).toMatchObject({
@@ -71,9 +78,32 @@ export function adminContract(target: TargetRef): void {
       expect(await res.json()).toEqual({ detail: 'This account is banned' })
     })
 
-    it('/validate and /me refuse its access token at once', async () => {
-      await expectInvalidToken(await api.validate(`Bearer ${session.access}`))
-      await expectInvalidToken(await api.bearer('GET', '/me', session.access))
+    it('/validate, /introspect and the account endpoints refuse its access tokens at once, also those /validate had cached', async () => {
+      for (const access of [session.access, other.access]) {
+        await expectInvalidToken(await api.validate(`Bearer ${access}`))
+        await expectInvalidToken(await api.bearer('GET', '/me', access))
+        await expectInvalidToken(
+          await api.bearer('PUT', '/me/password', access, {
+            current_password: PASSWORD,
+            new_password: 'another good password',
+          }),
+        )
+        await expectInvalidToken(
+          await api.bearer('DELETE', '/me', access, { current_password: PASSWORD }),
+        )
+      }
+      expect((await api.refresh(other.refresh)).status).toBe(403)
+      // And by introspection, which gateways that ask instead of verifying use.
+      const { id, secret } = CONTRACT_INTROSPECTION_CLIENT
+      const introspected = await target().fetch('/introspect', {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${btoa(`${id}:${secret}`)}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: new URLSearchParams({ token: session.access }).toString(),
+      })
+      expect(await introspected.json()).toEqual({ active: false })
     })
 
     it('unban lets it log in again; the old session stays ended', async () => {
@@ -89,6 +119,31 @@ export function adminContract(target: TargetRef): void {
       expect((await api.validate(`Bearer ${fresh.access}`)).status).toBe(200)
       await expectInvalidToken(await api.validate(`Bearer ${old.access}`))
     })
+
+    it('a ban with an end time ends by itself at that time', async () => {
+      const other = await registerUser(target, 'expiring')
+      const s = await logIn(target, other.username)
+      // Whole seconds ahead of both clocks (the test's and the server's, one machine), so the ban
+      // is in the future when it lands and over after the wait.
+      const until = new Date(Math.ceil(Date.now() / 1000) * 1000 + 3000)
+      const res = await call('POST', `/admin/users/${other.id}/ban`, {
+        body: { reason: 'short', until: until.toISOString() },
+      })
+      expect(res.status, await res.clone().text()).toBe(200)
+      const refused = await api.login({ username: other.username, password: PASSWORD })
+      expect(refused.status).toBe(403)
+      expect(await refused.json()).toEqual({
+        detail: `This account is banned until ${until.toISOString()}`,
+      })
+      await sleep(until.getTime() - Date.now() + 500)
+      const read = await (await call('GET', `/admin/users/${other.id}`)).json()
+      expect(read).toMatchObject({ banned: false, ban: null })
+      const fresh = await logIn(target, other.username)
+      expect((await api.validate(`Bearer ${fresh.access}`)).status).toBe(200)
+      // The sessions the ban ended stay ended.
+      await expectInvalidToken(await api.validate(`Bearer ${s.access}`))
+      expect((await api.refresh(s.refresh)).status).toBe(400)
+    }, 15_000)
 
     it('a ban with an end time says until when', async () => {
       const other = await registerUser(target, 'tempban')
@@ -121,6 +176,29 @@ export function adminContract(target: TargetRef): void {
       const res = await call('GET', '/admin/users', { key: userToken })
       expect(res.status).toBe(403)
       expect(await res.json()).toEqual({ detail: 'Not an administrator' })
+      const write = await call('DELETE', '/admin/users/1', { key: userToken })
+      expect(write.status).toBe(403)
+    })
+
+    it('an access token whose session ended is no credential: 401, as a wrong key', async () => {
+      const user = await registerUser(target, 'loggedout')
+      const { access } = await logIn(target, user.username)
+      expect((await api.bearer('POST', '/logout', access)).status).toBe(204)
+      const res = await call('GET', '/admin/users', { key: access })
+      expect(res.status).toBe(401)
+      expect(res.headers.get('www-authenticate')).toBe('Bearer realm="admin"')
+    })
+
+    it('an admin key is checked before anything else of the request: 401 whatever the input', async () => {
+      for (const [method, path] of [
+        ['GET', '/admin/users?limit=0&bogus=1'],
+        ['GET', '/admin/users/abc'],
+        ['POST', '/admin/users/1/ban'],
+        ['DELETE', '/admin/users/1'],
+      ] as const) {
+        const res = await call(method, path, { key: null })
+        expect(res.status, `${method} ${path}`).toBe(401)
+      }
     })
 
     it('nothing under /admin is reachable through the forward-auth prefix', async () => {
@@ -194,6 +272,8 @@ export function adminContract(target: TargetRef): void {
     it('ends every session of an account', async () => {
       const user = await registerUser(target, 'endall')
       const session = await logIn(target, user.username)
+      // Cached by /validate first: ending the sessions must reach it at once, as a logout does.
+      expect((await api.validate(`Bearer ${session.access}`)).status).toBe(200)
       expect((await call('DELETE', `/admin/users/${user.id}/sessions`)).status).toBe(204)
       await expectInvalidToken(await api.validate(`Bearer ${session.access}`))
       expect((await api.refresh(session.refresh)).status).toBe(400)
@@ -205,11 +285,13 @@ export function adminContract(target: TargetRef): void {
     it('sets a new password: the old one and every session stop working', async () => {
       const user = await registerUser(target, 'newpass')
       const session = await logIn(target, user.username)
+      expect((await api.validate(`Bearer ${session.access}`)).status).toBe(200)
       const res = await call('PUT', `/admin/users/${user.id}/password`, {
         body: { new_password: 'a brand new password' },
       })
       expect(res.status).toBe(204)
       await expectInvalidToken(await api.validate(`Bearer ${session.access}`))
+      expect((await api.refresh(session.refresh)).status).toBe(400)
       expect((await api.login({ username: user.username, password: PASSWORD })).status).toBe(401)
       await logIn(target, user.username, 'a brand new password')
     })
@@ -217,6 +299,7 @@ export function adminContract(target: TargetRef): void {
     it('deletes an account: its token and its login stop working', async () => {
       const user = await registerUser(target, 'gone')
       const session = await logIn(target, user.username)
+      expect((await api.validate(`Bearer ${session.access}`)).status).toBe(200)
       expect((await call('DELETE', `/admin/users/${user.id}`)).status).toBe(204)
       await expectInvalidToken(await api.validate(`Bearer ${session.access}`))
       expect((await api.login({ username: user.username, password: PASSWORD })).status).toBe(401)
@@ -246,10 +329,27 @@ export function adminContract(target: TargetRef): void {
         'id=0',
         'id=-3',
         'id=x',
+        'limit=1e2',
+        'limit=0x10',
+        'limit=%2B5',
+        'limit=',
+        'limit=1&limit=2',
+        'id=1e3',
+        'id=2147483648',
+        'id=%201',
         'cursor=not-a-cursor',
         `cursor=${btoa('2026-01-01|1')}`,
+        // Of the right shape, but no moment Postgres holds: not a 500.
+        ...[
+          '2026-02-30T00:00:00.000000Z|1',
+          '2026-01-01T25:00:00.000000Z|1',
+          '9999-99-99T99:99:99.999999Z|1',
+          '0000-01-01T00:00:00.000000Z|1',
+        ].map((c) => `cursor=${btoa(c)}`),
         'username=',
         'username=%00',
+        `username=${'a'.repeat(257)}`,
+        'usernme=alice',
       ]) {
         const body = await expectDetail(await call('GET', `/admin/users?${query}`), 422, query)
         expect(body.detail).toEqual([
@@ -268,7 +368,7 @@ export function adminContract(target: TargetRef): void {
           ['PUT', `/admin/users/${user}/password`, { new_password: 'a brand new password' }],
           ['DELETE', `/admin/users/${user}`, undefined],
         ] as const
-      for (const bad of ['abc', '0', '-1', '1.5', '99999999999']) {
+      for (const bad of ['abc', '0', '-1', '1.5', '99999999999', '0x1', '1e0', '%2B1', '%201']) {
         for (const [method, path, body] of paths(bad)) {
           const res = await call(method, path, body === undefined ? {} : { body })
           const detail = await expectDetail(res, 422, `${method} ${path}`)
@@ -297,9 +397,17 @@ export function adminContract(target: TargetRef): void {
         { reason: '   ' },
         { reason: 7 },
         { reason: 'x'.repeat(501) },
+        { reason: 'a\u0000b' },
+        { reason: '\ud800' },
         { reason: 'spam', until: 'tomorrow' },
         { reason: 'spam', until: '2020-01-01T00:00:00Z' },
+        { reason: 'spam', until: '2099-02-30T00:00:00Z' },
+        { reason: 'spam', until: '2099-01-01T00:00:00' },
         { reason: 'spam', until: 1767225600 },
+        // A misspelt field would otherwise make a ban without end.
+        { reason: 'spam', untill: '2099-01-01T00:00:00Z' },
+        [],
+        null,
       ]) {
         await expectDetail(
           await call('POST', path, { body }),
@@ -311,9 +419,39 @@ export function adminContract(target: TargetRef): void {
       expect(read.banned).toBe(false)
     })
 
+    it('POST /admin/users/{id}/ban: an unknown field is a 422 (named in loc when it looks like a field name); a body over the limit is a 413', async () => {
+      const path = `/admin/users/${id}/ban`
+      const res = await call('POST', path, {
+        body: { reason: 'spam', untill: '2099-01-01T00:00:00Z' },
+      })
+      expect(await expectDetail(res, 422, 'unknown field')).toEqual({
+        detail: [
+          {
+            loc: ['body', 'untill'],
+            msg: 'Extra inputs are not permitted',
+            type: 'extra_forbidden',
+          },
+        ],
+      })
+      // A name that is not a field name is input, and input is never echoed.
+      const odd = await call('POST', path, { body: { reason: 'spam', 'x <script>': 1 } })
+      expect(await expectDetail(odd, 422, 'odd field')).toEqual({
+        detail: [{ loc: ['body'], msg: 'Extra inputs are not permitted', type: 'extra_forbidden' }],
+      })
+      const huge = await call('POST', path, { body: { reason: 'x'.repeat(10_000) } })
+      await expectDetail(huge, 413, 'huge body')
+      const read = await (await call('GET', `/admin/users/${id}`)).json()
+      expect(read.banned).toBe(false)
+    })
+
     it('PUT /admin/users/{id}/password: the registration rules apply (422), a non-JSON body is a 415', async () => {
       const path = `/admin/users/${id}/password`
-      for (const body of [{}, { new_password: 'short' }, { new_password: 12345678 }]) {
+      for (const body of [
+        {},
+        { new_password: 'short' },
+        { new_password: 12345678 },
+        { new_password: 'a brand new password', current_password: 'x' },
+      ]) {
         await expectDetail(await call('PUT', path, { body }), 422, JSON.stringify(body))
       }
       await expectDetail(await call('PUT', path, { body: 'x', type: 'text/plain' }), 415, 'text')
