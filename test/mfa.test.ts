@@ -347,6 +347,27 @@ describe('two-factor login on a fake clock', () => {
     expect(fresh.status).toBe(200)
   })
 
+  it('wrong confirmation codes count as failed logins; a right one gives back its own attempt only', async () => {
+    const username = uniqueName('confirm')
+    await t.register({ name: 'Confirm', username, password })
+    const { access_token } = await (await t.login({ username, password })).json()
+    const started = await t.bearer('POST', '/me/mfa/totp', access_token, {})
+    const secret = secretOfUri((await started.json()).otpauth_uri)
+    const right = totpNow(secret, t.clock.now())
+    const wrong = right === '000000' ? '000001' : '000000'
+    for (let i = 0; i < 4; i++) {
+      const res = await t.bearer('POST', '/me/mfa/totp/confirm', access_token, { otp: wrong })
+      expect(res.status).toBe(403)
+    }
+    const confirmed = await t.bearer('POST', '/me/mfa/totp/confirm', access_token, { otp: right })
+    expect(confirmed.status).toBe(200)
+    // Four failures stay counted: one wrong password more blocks the account.
+    expect((await t.login({ username, password: 'wrong password' })).status).toBe(401)
+    const blocked = await t.login({ username, password })
+    expect(blocked.status).toBe(429)
+    expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0)
+  })
+
   it('an enrolment not confirmed within 10 minutes expires', async () => {
     const username = uniqueName('late')
     await t.register({ name: 'Late', username, password })

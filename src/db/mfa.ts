@@ -89,7 +89,8 @@ export async function savePendingTotp(
 /**
  * Completes an enrolment, in one statement: the pending secret (only if it is still `pendingSecret`,
  * the one the code was checked against, and began after `startedAfter`) becomes the secret in force,
- * with `step` as its last used step and `recoveryCodeHashes` as the only recovery codes.
+ * with `step` as its last used step and `recoveryCodeHashes` as the only recovery codes; `release`
+ * (the throttle's attempt given back) rides on the same statement.
  * @returns false when nothing matched (the enrolment expired, was replaced, or the user is gone).
  */
 export async function activatePendingTotp(
@@ -101,9 +102,11 @@ export async function activatePendingTotp(
     step: number
     recoveryCodeHashes: string[]
     now: Date
+    release?: AttemptRelease | undefined
   },
 ): Promise<boolean> {
   const rows = await db
+    .with(...attemptReleaseQueries(db, a.release))
     .update(userTotp)
     .set({
       secret: a.pendingSecret,

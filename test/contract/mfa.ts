@@ -111,6 +111,25 @@ export function mfaContract(target: TargetRef): void {
       expect(me).toMatchObject({ id, totp_enabled: true })
     })
 
+    it('wrong confirmation codes count against the account: 5 failures block the confirmation and the login', async () => {
+      const { username } = await registerUser(target, 'confirmbf')
+      const { access_token } = await (await login({ username, password: PASSWORD })).json()
+      const started = await bearer('POST', '/me/mfa/totp', access_token, {})
+      const app = new Authenticator(secretOfUri((await started.json()).otpauth_uri))
+      const right = await app.code()
+      const wrong = right === '000000' ? '000001' : '000000'
+      for (let i = 0; i < 5; i++) {
+        const res = await bearer('POST', '/me/mfa/totp/confirm', access_token, { otp: wrong })
+        expect(res.status).toBe(403)
+      }
+      const refused = await bearer('POST', '/me/mfa/totp/confirm', access_token, { otp: right })
+      expect(refused.status).toBe(429)
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0)
+      expect((await bearer('GET', '/me', access_token)).status).toBe(200)
+      expect((await (await bearer('GET', '/me', access_token)).json()).totp_enabled).toBe(false)
+      expect((await login({ username, password: PASSWORD })).status).toBe(429)
+    })
+
     it('confirming with no enrolment started is a 409', async () => {
       const { username } = await registerUser(target, 'noenrol')
       const { access_token } = await (await login({ username, password: PASSWORD })).json()
