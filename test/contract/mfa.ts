@@ -247,6 +247,38 @@ export function mfaContract(target: TargetRef): void {
       )
     })
 
+    it('a logout or a password change cuts off logins still waiting for their code', async () => {
+      const user = await enrolledUser('cutoff')
+      const waiting = await mfaToken(user.username)
+      const other = await mfaGrant({
+        mfa_token: await mfaToken(user.username),
+        recovery_code: user.recoveryCodes[0] as string,
+      })
+      expect(other.status).toBe(200)
+      const logout = await bearer('POST', '/logout', (await other.json()).access_token)
+      expect(logout.status).toBe(204)
+      await expectInvalidGrant(
+        await mfaGrant({ mfa_token: waiting, recovery_code: user.recoveryCodes[1] as string }),
+      )
+      // A login begun after the logout goes through.
+      const after = await mfaGrant({
+        mfa_token: await mfaToken(user.username),
+        recovery_code: user.recoveryCodes[1] as string,
+      })
+      expect(after.status).toBe(200)
+
+      const beforeChange = await mfaToken(user.username)
+      const changed = await bearer('PUT', '/me/password', (await after.json()).access_token, {
+        current_password: PASSWORD,
+        new_password: 'another good passphrase',
+        recovery_code: user.recoveryCodes[2] as string,
+      })
+      expect(changed.status).toBe(204)
+      await expectInvalidGrant(
+        await mfaGrant({ mfa_token: beforeChange, recovery_code: user.recoveryCodes[3] as string }),
+      )
+    })
+
     it('10 concurrent attempts with one mfa_token and the right code: exactly one logs in', async () => {
       const user = await enrolledUser('race')
       const token = await mfaToken(user.username)
