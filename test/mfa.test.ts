@@ -105,6 +105,33 @@ describe('MFA_ENCRYPTION_KEY', () => {
   })
 })
 
+describe('MFA_TEST_CLOCK', () => {
+  it('is refused outside NODE_ENV=test, naming the setting', () => {
+    for (const NODE_ENV of ['production', 'development']) {
+      const parse = () =>
+        parseConfig({ NODE_ENV, MFA_TEST_CLOCK: 'true', JWT_SECRET: 'x'.repeat(32) })
+      expect(parse).toThrow(ConfigError)
+      expect(parse).toThrow(/MFA_TEST_CLOCK/)
+    }
+    expect(parseConfig({ NODE_ENV: 'test', MFA_TEST_CLOCK: 'true' }).mfa.testClock).toBe(true)
+    expect(parseConfig({ NODE_ENV: 'test' }).mfa.testClock).toBe(false)
+  })
+
+  it('without it there is no clock to move: PUT /_test/mfa-clock is a 404', async () => {
+    const t = await makeTestApp()
+    try {
+      const res = await t.app.request('/_test/mfa-clock', {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ offset_ms: 301_000 }),
+      })
+      expect(res.status).toBe(404)
+    } finally {
+      await t.close()
+    }
+  })
+})
+
 describe('the secret box', () => {
   it('decrypts only with its key, for the account it was sealed for', async () => {
     const key = crypto.getRandomValues(new Uint8Array(32))

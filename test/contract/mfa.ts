@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { fromBase32, hotpCode, secretOfUri } from '../support/totp'
 import { client, expectInvalidGrant, PASSWORD, registerUser, type TargetRef } from './target'
 
@@ -35,8 +35,10 @@ const claimsOf = (jwt: string): Record<string, unknown> =>
 /**
  * Two-factor login: TOTP enrolment with codes computed apart from the service, the `403
  * mfa_required` answer and the mfa-otp grant, recovery codes, `amr`, the second factor on password
- * change, deletion and disabling, and what never reaches the logs. Code windows, replay within a
- * window and the mfa_token's expiry need a moving clock: test/mfa.test.ts.
+ * change, deletion and disabling, and what never reaches the logs. Code windows (drift, replay within
+ * a window) and the expiry of mfa_tokens and enrolments run on the server's two-factor clock, which
+ * every leg lets the suite move (MFA_TEST_CLOCK, `PUT /_test/mfa-clock`); test/mfa.test.ts runs them
+ * again in process, on a fake clock, with what needs the tables.
  */
 export function mfaContract(target: TargetRef): void {
   const { login, bearer, refresh } = client(target)
@@ -353,6 +355,90 @@ export function mfaContract(target: TargetRef): void {
         recovery_code: recovery_codes[9],
       })
       expect(fresh.status).toBe(200)
+    })
+  })
+
+  describe("code windows and expiries, on the server's two-factor clock", () => {
+    let offsetMs = 0
+    /** Sets how far the server's two-factor clock runs from the real one. */
+    async function moveClock(ms: number) {
+      const res = await target().fetch('/_test/mfa-clock', {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ offset_ms: Math.round(ms) }),
+      })
+      expect(res.status, await res.clone().text()).toBe(200)
+      offsetMs = Math.round(ms)
+    }
+    afterEach(() => moveClock(0))
+    /** The time step of the server's two-factor clock now. */
+    const serverStep = () => Math.floor((Date.now() + offsetMs) / 30_000)
+    /** Moves the server's clock so that it is 5 seconds into `step` (25 s before the next one). */
+    const pinTo = (step: number) => moveClock(step * 30_000 + 5_000 - Date.now())
+    const codeAt = (secret: string, step: number) => hotpCode(fromBase32(secret), step)
+
+    it("accepts a code one step before or after the server's, not two, and each step once", async () => {
+      const user = await enrolledUser('drift')
+      // Ten minutes ahead, clear of the steps the enrolment used.
+      const step = serverStep() + 20
+      const attempt = async (otpStep: number) => {
+        await pinTo(step)
+        const mfa_token = await mfaToken(user.username)
+        return mfaGrant({ mfa_token, otp: codeAt(user.app.secret, otpStep) })
+      }
+      await expectInvalidGrant(await attempt(step - 2))
+      await expectInvalidGrant(await attempt(step + 2))
+      expect((await attempt(step - 1)).status).toBe(200)
+      // Replay within the window: the same code again, then through another request at once.
+      await expectInvalidGrant(await attempt(step - 1))
+      expect((await attempt(step)).status).toBe(200)
+      await expectInvalidGrant(await attempt(step))
+      // An older step's code, still inside the drift, after a newer one was used.
+      await expectInvalidGrant(await attempt(step - 1))
+      expect((await attempt(step + 1)).status).toBe(200)
+    })
+
+    it('an mfa_token lives 5 minutes', async () => {
+      const user = await enrolledUser('ttl')
+      const issuedAt = Date.now()
+      const [early, late] = [await mfaToken(user.username), await mfaToken(user.username)]
+      await moveClock(issuedAt + 290_000 - Date.now())
+      const inTime = await mfaGrant({
+        mfa_token: early,
+        otp: codeAt(user.app.secret, serverStep()),
+      })
+      expect(inTime.status, await inTime.clone().text()).toBe(200)
+      await moveClock(issuedAt + 301_000 - Date.now())
+      // The next step's code (inside the drift), so the code is fresh whichever step 290 s fell in.
+      const expired = await mfaGrant({
+        mfa_token: late,
+        otp: codeAt(user.app.secret, serverStep() + 1),
+      })
+      expect((await expired.clone().json()).error_description).toMatch(/mfa_token/)
+      await expectInvalidGrant(expired)
+    })
+
+    it('an enrolment waits 10 minutes for its code', async () => {
+      for (const [waitSeconds, status] of [
+        [590, 200],
+        [601, 409],
+      ] as const) {
+        const { username } = await registerUser(target, 'enrolttl')
+        const { access_token } = await (await login({ username, password: PASSWORD })).json()
+        const startedAt = Date.now()
+        const started = await bearer('POST', '/me/mfa/totp', access_token, {})
+        expect(started.status).toBe(200)
+        const secret = secretOfUri((await started.json()).otpauth_uri)
+        await moveClock(startedAt + waitSeconds * 1000 - Date.now())
+        const confirmed = await bearer('POST', '/me/mfa/totp/confirm', access_token, {
+          otp: codeAt(secret, serverStep()),
+        })
+        expect(confirmed.status, `after ${waitSeconds} s`).toBe(status)
+        expect((await (await bearer('GET', '/me', access_token)).json()).totp_enabled).toBe(
+          status === 200,
+        )
+        await moveClock(0)
+      }
     })
   })
 
