@@ -5,6 +5,7 @@
  * recovery codes and mfa_tokens), and the RFC 6238 test vectors of src/auth/totp.ts. The flows a
  * user sees run on every runtime and driver in test/contract/mfa.ts.
  */
+import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MFA_OTP_GRANT } from '../src/auth/mfa'
 import { createSecretBox } from '../src/auth/secret-box'
@@ -197,8 +198,12 @@ describe('two-factor login on a fake clock', () => {
     expect(String(row?.secret)).not.toContain(user.secret)
     expect(row?.pending_secret).toBeNull()
     const stored = row?.recovery_codes as string[]
-    expect(stored).toHaveLength(10)
+    // Exactly the SHA-256 of each code shown (lower case, no dashes), computed here apart from the service.
+    const sha256 = (code: string) =>
+      createHash('sha256').update(code.replaceAll('-', '')).digest('hex')
+    expect([...stored].sort()).toEqual(user.recoveryCodes.map(sha256).sort())
     for (const code of user.recoveryCodes) {
+      expect(stored.join()).not.toContain(code)
       expect(stored.join()).not.toContain(code.replaceAll('-', ''))
     }
     const mfaToken = await challenge(user.username)
@@ -212,6 +217,20 @@ describe('two-factor login on a fake clock', () => {
       expect(line).not.toContain(mfaToken)
       for (const code of user.recoveryCodes) expect(line).not.toContain(code)
     }
+  })
+
+  it('stores a pending secret encrypted too', async () => {
+    const username = uniqueName('pending')
+    const { id } = await (await t.register({ name: 'Pending', username, password })).json()
+    const { access_token } = await (await t.login({ username, password })).json()
+    const started = await t.bearer('POST', '/me/mfa/totp', access_token, {})
+    const { secret } = await started.json()
+    const [row] = await t.query('select pending_secret, secret from user_totp where user_id = $1', [
+      id,
+    ])
+    expect(row?.secret).toBeNull()
+    expect(row?.pending_secret).toMatch(/^v1\./)
+    expect(String(row?.pending_secret)).not.toContain(secret)
   })
 
   it('accepts a code one step old or ahead, not two', async () => {

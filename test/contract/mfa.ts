@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { fromBase32, hotpCode, secretOfUri } from '../support/totp'
-import { client, expectInvalidGrant, PASSWORD, registerUser, type TargetRef } from './target'
+import { client, expectInvalidGrant, PASSWORD, registerUser, sleep, type TargetRef } from './target'
 
 const MFA_GRANT = 'urn:edge-auth:params:oauth:grant-type:mfa-otp'
 
@@ -111,6 +111,11 @@ export function mfaContract(target: TargetRef): void {
       for (const code of recovery_codes) expect(code).toMatch(/^[a-z2-7]{4}(-[a-z2-7]{4}){3}$/)
       const me = await (await bearer('GET', '/me', access_token)).json()
       expect(me).toMatchObject({ id, totp_enabled: true })
+      // Shown once: confirming again hands out nothing, and no read of the account shows them.
+      const again = await bearer('POST', '/me/mfa/totp/confirm', access_token, { otp: good })
+      expect(again.status).toBe(409)
+      const seen = (await again.text()) + JSON.stringify(me)
+      for (const code of recovery_codes) expect(seen).not.toContain(code)
     })
 
     it('wrong confirmation codes count against the account: 5 failures block the confirmation and the login', async () => {
@@ -148,6 +153,16 @@ export function mfaContract(target: TargetRef): void {
         recovery_code: user.recoveryCodes[0],
       })
       expect(noPassword.status).toBe(403)
+      const noCode = await bearer('POST', '/me/mfa/totp', user.access, {
+        current_password: PASSWORD,
+      })
+      expect(noCode.status).toBe(403)
+      const wrongCode = await bearer('POST', '/me/mfa/totp', user.access, {
+        current_password: PASSWORD,
+        recovery_code: 'aaaa-bbbb-cccc-dddd',
+      })
+      expect(wrongCode.status).toBe(403)
+      expect(await wrongCode.json()).toEqual({ detail: 'Incorrect or already used code' })
       const ok = await bearer('POST', '/me/mfa/totp', user.access, {
         current_password: PASSWORD,
         recovery_code: user.recoveryCodes[1],
@@ -320,8 +335,9 @@ export function mfaContract(target: TargetRef): void {
       )
     })
 
-    it('wrong codes count against the account: 5 failures block the login, also with the right password', async () => {
+    it('wrong codes count against the account: 5 failures block the login, also with the right password and code', async () => {
       const user = await enrolledUser('throttled')
+      const held = await mfaToken(user.username)
       for (let i = 0; i < 5; i++) {
         const token = await mfaToken(user.username)
         await expectInvalidGrant(await mfaGrant({ mfa_token: token, otp: 'nope' }))
@@ -329,6 +345,20 @@ export function mfaContract(target: TargetRef): void {
       const blocked = await login({ username: user.username, password: PASSWORD })
       expect(blocked.status).toBe(429)
       expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0)
+      // An mfa_token handed out before the block does not get past it, even with a right code.
+      const second = await mfaGrant({
+        mfa_token: held,
+        recovery_code: user.recoveryCodes[0] as string,
+      })
+      expect(second.status).toBe(429)
+      expect(Number(second.headers.get('retry-after'))).toBeGreaterThan(0)
+      // Nor do the account changes that take a password.
+      const change = await bearer('PUT', '/me/password', user.access, {
+        current_password: PASSWORD,
+        new_password: 'another good passphrase',
+        recovery_code: user.recoveryCodes[1] as string,
+      })
+      expect(change.status).toBe(429)
     })
 
     it('recovery codes are replaced as a set, with the password and a code', async () => {
@@ -337,6 +367,20 @@ export function mfaContract(target: TargetRef): void {
         current_password: PASSWORD,
       })
       expect(bare.status).toBe(403)
+      const codeOnly = await bearer('POST', '/me/mfa/recovery-codes', user.access, {
+        recovery_code: user.recoveryCodes[1],
+      })
+      expect(codeOnly.status).toBe(403)
+      const wrongPassword = await bearer('POST', '/me/mfa/recovery-codes', user.access, {
+        current_password: 'not the password',
+        recovery_code: user.recoveryCodes[1],
+      })
+      expect(wrongPassword.status).toBe(403)
+      const wrongCode = await bearer('POST', '/me/mfa/recovery-codes', user.access, {
+        current_password: PASSWORD,
+        otp: '12345x',
+      })
+      expect(wrongCode.status).toBe(403)
       const res = await bearer('POST', '/me/mfa/recovery-codes', user.access, {
         current_password: PASSWORD,
         otp: await user.app.code(),
@@ -465,6 +509,12 @@ export function mfaContract(target: TargetRef): void {
       const user = await enrolledUser('delete')
       const none = await bearer('DELETE', '/me', user.access, { current_password: PASSWORD })
       expect(none.status).toBe(403)
+      const wrong = await bearer('DELETE', '/me', user.access, {
+        current_password: PASSWORD,
+        recovery_code: 'aaaa-bbbb-cccc-dddd',
+      })
+      expect(wrong.status).toBe(403)
+      expect((await bearer('GET', '/me', user.access)).status).toBe(200)
       const ok = await bearer('DELETE', '/me', user.access, {
         current_password: PASSWORD,
         otp: await user.app.code(),
@@ -479,6 +529,12 @@ export function mfaContract(target: TargetRef): void {
         current_password: PASSWORD,
       })
       expect(noCode.status).toBe(403)
+      const wrongCode = await bearer('DELETE', '/me/mfa/totp', user.access, {
+        current_password: PASSWORD,
+        otp: '12345x',
+      })
+      expect(wrongCode.status).toBe(403)
+      expect((await (await bearer('GET', '/me', user.access)).json()).totp_enabled).toBe(true)
       const wrongPassword = await bearer('DELETE', '/me/mfa/totp', user.access, {
         current_password: 'not the password',
         recovery_code: user.recoveryCodes[0],
@@ -501,18 +557,68 @@ export function mfaContract(target: TargetRef): void {
   })
 
   describe('logs and documentation', () => {
-    it('never log a secret, a code, a recovery code or an mfa_token', async () => {
+    it('never log a secret, a code, a recovery code or an mfa_token, on success or failure', async () => {
       const user = await enrolledUser('mfalog')
+      const [wrongOtp, wrongRecovery] = ['98765x', 'zzzz-yyyy-xxxx-wwww']
+      const failed = [await mfaToken(user.username), await mfaToken(user.username)]
+      await expectInvalidGrant(await mfaGrant({ mfa_token: failed[0] as string, otp: wrongOtp }))
+      await expectInvalidGrant(
+        await mfaGrant({ mfa_token: failed[1] as string, recovery_code: wrongRecovery }),
+      )
+      const unknown = 'U'.repeat(43)
+      await expectInvalidGrant(await mfaGrant({ mfa_token: unknown, otp: '123456' }))
       const token = await mfaToken(user.username)
       const code = await user.app.code()
-      expect((await mfaGrant({ mfa_token: token, otp: code })).status).toBe(200)
+      const ok = await mfaGrant({ mfa_token: token, otp: code })
+      expect(ok.status).toBe(200)
+      const tokens = await ok.json()
+      const recovered = await mfaGrant({
+        mfa_token: await mfaToken(user.username),
+        recovery_code: user.recoveryCodes[0] as string,
+      })
+      expect(recovered.status).toBe(200)
+      const renewed = await bearer('POST', '/me/mfa/recovery-codes', user.access, {
+        current_password: PASSWORD,
+        recovery_code: user.recoveryCodes[1],
+      })
+      expect(renewed.status).toBe(200)
+      const { recovery_codes } = await renewed.json()
+      const started = await bearer('POST', '/me/mfa/totp', user.access, {
+        current_password: PASSWORD,
+        recovery_code: recovery_codes[0],
+      })
+      expect(started.status).toBe(200)
+      const pending = (await started.json()).secret
+      // Servers write a moment after answering: wait for the re-enrolment's line (the second).
+      const startedLine = '"event":"mfa_enrolment_started"'
+      const mine = `"user_id":${user.id}`
+      for (let waited = 0; waited < 5000; waited += 50) {
+        const lines = target().logs().split('\n')
+        if (lines.filter((l) => l.includes(startedLine) && l.includes(mine)).length >= 2) break
+        await sleep(50)
+      }
       const logs = target().logs()
-      expect(logs).toContain('"event":"mfa_enabled"')
-      for (const secret of [user.app.secret, token, ...user.recoveryCodes]) {
+      for (const event of ['mfa_enabled', 'authn_mfa_fail', 'mfa_recovery_code_used']) {
+        expect(logs).toContain(`"event":"${event}"`)
+      }
+      const secrets = [
+        user.app.secret,
+        pending,
+        ...failed,
+        unknown,
+        token,
+        tokens.access_token,
+        tokens.refresh_token,
+        wrongRecovery,
+        ...user.recoveryCodes,
+        ...recovery_codes,
+      ]
+      for (const secret of secrets) {
         expect(logs).not.toContain(secret)
+        expect(logs).not.toContain(secret.replaceAll('-', ''))
       }
       // A six-digit code could occur inside a random id by chance: look for it as a logged value.
-      expect(logs).not.toContain(`"${code}"`)
+      for (const sent of [code, wrongOtp]) expect(logs).not.toContain(`"${sent}"`)
     })
 
     it('the OpenAPI document has the TOTP routes, the mfa_required answer and the grant', async () => {
