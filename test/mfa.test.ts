@@ -438,6 +438,17 @@ describe('two-factor login on a fake clock', () => {
       otp: totpNow(user.secret, t.clock.now()),
     })
     expect(res.status).toBe(400)
+    expect(t.logs.join('\n')).toContain('"reason":"unreadable_secret"')
+    // Recovery codes are hashed, not encrypted: they still log in, so TOTP can be turned off.
+    const recovered = await mfaGrant(await challenge(user.username), {
+      recovery_code: user.recoveryCodes[0] as string,
+    })
+    expect(recovered.status).toBe(200)
+    const off = await t.bearer('DELETE', '/me/mfa/totp', (await recovered.json()).access_token, {
+      current_password: password,
+      recovery_code: user.recoveryCodes[1],
+    })
+    expect(off.status).toBe(204)
   })
 })
 
