@@ -1,6 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
+import { createAdjustableClock } from './auth/adjustable-clock'
 import { createMfaService } from './auth/mfa'
 import { createPasswordHasher, timedHasher } from './auth/password'
 import { accountKeyOf, createRevocationCheck } from './auth/revocation'
@@ -25,6 +26,7 @@ import { logoutRoutes } from './routes/logout'
 import { meRoutes } from './routes/me'
 import { metricsRoutes } from './routes/metrics'
 import { mfaRoutes } from './routes/mfa'
+import { mfaTestClockRoutes } from './routes/mfa-test-clock'
 import { registerRoutes } from './routes/register'
 import { revokeRoutes } from './routes/revoke'
 import { tokenRoutes } from './routes/token'
@@ -54,6 +56,7 @@ function buildServices(deps: AppDeps): AppServices {
     ephemeralKey: true,
     issuer: 'edge-auth',
   }
+  const mfaTestClock = mfa.testClock === true ? createAdjustableClock(now) : undefined
   const limitAddress = createLimitAddress({
     trustedHops: security.trustProxyHops,
     platformAddress: deps.platformAddress ?? false,
@@ -98,10 +101,11 @@ function buildServices(deps: AppDeps): AppServices {
     mfa: createMfaService({
       db: deps.db,
       throttle,
-      now,
+      now: mfaTestClock?.now ?? now,
       encryptionKey: mfa.encryptionKey,
       issuer: mfa.issuer,
     }),
+    mfaTestClock,
   }
 }
 
@@ -159,6 +163,7 @@ export function createApp(appDeps: AppDeps) {
     .route('/', healthRoutes(deps))
     .route('/', adminRoutes(deps))
     .route('/', metricsRoutes(deps))
+    .route('/', mfaTestClockRoutes(deps))
   // A gateway's check of a token it showed before is answered ahead of Hono's routing and
   // middleware, with the same answer (see knownTokenAnswerer); everything else is routed.
   const answerKnownToken = knownTokenAnswerer(deps)

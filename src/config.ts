@@ -97,6 +97,11 @@ export interface MfaSettings {
   ephemeralKey: boolean
   /** The issuer that authenticator apps show next to the account (the `otpauth://` label). */
   issuer: string
+  /**
+   * MFA_TEST_CLOCK: the clock of two-factor login can be moved through `PUT /_test/mfa-clock`
+   * (the contract suite's code windows and expiries). Only with NODE_ENV=test.
+   */
+  testClock?: boolean
 }
 
 /** A caller of `POST /introspect` (INTROSPECTION_CLIENTS), authenticating with HTTP Basic. */
@@ -302,6 +307,7 @@ const envSchema = z.object({
   THROTTLE_REFRESH_WINDOW_SECONDS: intInRange(1, 86_400, T.refreshFamily.windowSeconds),
   MFA_ENCRYPTION_KEY: optionalString,
   MFA_ISSUER: z.preprocess(emptyAsUndefined, z.string().max(100).default('edge-auth')),
+  MFA_TEST_CLOCK: flag(false),
   LOG_LEVEL: z.preprocess(
     emptyAsUndefined,
     z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).default('info'),
@@ -388,7 +394,11 @@ export function parseConfig(record: Record<string, unknown>): Config {
     },
     logLevel: env.LOG_LEVEL,
     accessLog: env.ACCESS_LOG ?? (env.NODE_ENV === 'production' ? 'errors-and-writes' : 'all'),
-    mfa: { ...resolveMfaKey(env, warnings), issuer: env.MFA_ISSUER },
+    mfa: {
+      ...resolveMfaKey(env, warnings),
+      issuer: env.MFA_ISSUER,
+      testClock: resolveMfaTestClock(env),
+    },
     metricsToken: env.METRICS_TOKEN,
     warnings,
   }
@@ -424,6 +434,18 @@ function resolveMfaKey(env: Env, warnings: string[]) {
     throw settingError('MFA_ENCRYPTION_KEY', 'expected 32 bytes in base64 or base64url')
   }
   return { encryptionKey: bytes, ephemeralKey: false }
+}
+
+/**
+ * MFA_TEST_CLOCK: lets the test suite move the clock of two-factor login. Refused unless
+ * NODE_ENV=test, so that no development or production service can have its code windows moved.
+ */
+function resolveMfaTestClock(env: Env): boolean {
+  if (!env.MFA_TEST_CLOCK) return false
+  if (env.NODE_ENV !== 'test') {
+    throw settingError('MFA_TEST_CLOCK', 'only for the test suite: it needs NODE_ENV=test')
+  }
+  return true
 }
 
 function resolveSecurity(env: Env): SecurityConfig {

@@ -4,6 +4,7 @@
  * so routes and the app never import each other.
  */
 import type { Context, MiddlewareHandler } from 'hono'
+import type { AdjustableClock } from './auth/adjustable-clock'
 import type { MfaService } from './auth/mfa'
 import type { PasswordHasher } from './auth/password'
 import type { RevocationCheck } from './auth/revocation'
@@ -71,6 +72,8 @@ export interface AppServices extends Omit<AppDeps, 'sessions' | 'mfa'> {
   throttle: Throttle
   /** TOTP enrolment, second-factor checks and the logins waiting for one. */
   mfa: MfaService
+  /** The clock of `mfa` when MFA_TEST_CLOCK is on (the test suite moves it); undefined otherwise. */
+  mfaTestClock: AdjustableClock | undefined
   /** The address per-address limits count for this request (see `createLimitAddress`). */
   limitAddress<E extends AppEnv>(c: Context<E>): string | undefined
 }

@@ -5,6 +5,7 @@
  * recovery codes and mfa_tokens), and the RFC 6238 test vectors of src/auth/totp.ts. The flows a
  * user sees run on every runtime and driver in test/contract/mfa.ts.
  */
+import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MFA_OTP_GRANT } from '../src/auth/mfa'
 import { createSecretBox } from '../src/auth/secret-box'
@@ -105,6 +106,33 @@ describe('MFA_ENCRYPTION_KEY', () => {
   })
 })
 
+describe('MFA_TEST_CLOCK', () => {
+  it('is refused outside NODE_ENV=test, naming the setting', () => {
+    for (const NODE_ENV of ['production', 'development']) {
+      const parse = () =>
+        parseConfig({ NODE_ENV, MFA_TEST_CLOCK: 'true', JWT_SECRET: 'x'.repeat(32) })
+      expect(parse).toThrow(ConfigError)
+      expect(parse).toThrow(/MFA_TEST_CLOCK/)
+    }
+    expect(parseConfig({ NODE_ENV: 'test', MFA_TEST_CLOCK: 'true' }).mfa.testClock).toBe(true)
+    expect(parseConfig({ NODE_ENV: 'test' }).mfa.testClock).toBe(false)
+  })
+
+  it('without it there is no clock to move: PUT /_test/mfa-clock is a 404', async () => {
+    const t = await makeTestApp()
+    try {
+      const res = await t.app.request('/_test/mfa-clock', {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ offset_ms: 301_000 }),
+      })
+      expect(res.status).toBe(404)
+    } finally {
+      await t.close()
+    }
+  })
+})
+
 describe('the secret box', () => {
   it('decrypts only with its key, for the account it was sealed for', async () => {
     const key = crypto.getRandomValues(new Uint8Array(32))
@@ -170,8 +198,12 @@ describe('two-factor login on a fake clock', () => {
     expect(String(row?.secret)).not.toContain(user.secret)
     expect(row?.pending_secret).toBeNull()
     const stored = row?.recovery_codes as string[]
-    expect(stored).toHaveLength(10)
+    // Exactly the SHA-256 of each code shown (lower case, no dashes), computed here apart from the service.
+    const sha256 = (code: string) =>
+      createHash('sha256').update(code.replaceAll('-', '')).digest('hex')
+    expect([...stored].sort()).toEqual(user.recoveryCodes.map(sha256).sort())
     for (const code of user.recoveryCodes) {
+      expect(stored.join()).not.toContain(code)
       expect(stored.join()).not.toContain(code.replaceAll('-', ''))
     }
     const mfaToken = await challenge(user.username)
@@ -185,6 +217,20 @@ describe('two-factor login on a fake clock', () => {
       expect(line).not.toContain(mfaToken)
       for (const code of user.recoveryCodes) expect(line).not.toContain(code)
     }
+  })
+
+  it('stores a pending secret encrypted too', async () => {
+    const username = uniqueName('pending')
+    const { id } = await (await t.register({ name: 'Pending', username, password })).json()
+    const { access_token } = await (await t.login({ username, password })).json()
+    const started = await t.bearer('POST', '/me/mfa/totp', access_token, {})
+    const { secret } = await started.json()
+    const [row] = await t.query('select pending_secret, secret from user_totp where user_id = $1', [
+      id,
+    ])
+    expect(row?.secret).toBeNull()
+    expect(row?.pending_secret).toMatch(/^v1\./)
+    expect(String(row?.pending_secret)).not.toContain(secret)
   })
 
   it('accepts a code one step old or ahead, not two', async () => {
@@ -347,6 +393,27 @@ describe('two-factor login on a fake clock', () => {
     expect(fresh.status).toBe(200)
   })
 
+  it('wrong confirmation codes count as failed logins; a right one gives back its own attempt only', async () => {
+    const username = uniqueName('confirm')
+    await t.register({ name: 'Confirm', username, password })
+    const { access_token } = await (await t.login({ username, password })).json()
+    const started = await t.bearer('POST', '/me/mfa/totp', access_token, {})
+    const secret = secretOfUri((await started.json()).otpauth_uri)
+    const right = totpNow(secret, t.clock.now())
+    const wrong = right === '000000' ? '000001' : '000000'
+    for (let i = 0; i < 4; i++) {
+      const res = await t.bearer('POST', '/me/mfa/totp/confirm', access_token, { otp: wrong })
+      expect(res.status).toBe(403)
+    }
+    const confirmed = await t.bearer('POST', '/me/mfa/totp/confirm', access_token, { otp: right })
+    expect(confirmed.status).toBe(200)
+    // Four failures stay counted: one wrong password more blocks the account.
+    expect((await t.login({ username, password: 'wrong password' })).status).toBe(401)
+    const blocked = await t.login({ username, password })
+    expect(blocked.status).toBe(429)
+    expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0)
+  })
+
   it('an enrolment not confirmed within 10 minutes expires', async () => {
     const username = uniqueName('late')
     await t.register({ name: 'Late', username, password })
@@ -371,6 +438,17 @@ describe('two-factor login on a fake clock', () => {
       otp: totpNow(user.secret, t.clock.now()),
     })
     expect(res.status).toBe(400)
+    expect(t.logs.join('\n')).toContain('"reason":"unreadable_secret"')
+    // Recovery codes are hashed, not encrypted: they still log in, so TOTP can be turned off.
+    const recovered = await mfaGrant(await challenge(user.username), {
+      recovery_code: user.recoveryCodes[0] as string,
+    })
+    expect(recovered.status).toBe(200)
+    const off = await t.bearer('DELETE', '/me/mfa/totp', (await recovered.json()).access_token, {
+      current_password: password,
+      recovery_code: user.recoveryCodes[1],
+    })
+    expect(off.status).toBe(204)
   })
 })
 

@@ -84,9 +84,14 @@ export interface MfaService {
   }): Promise<{ secret: string; uri: string; expiresIn: number } | undefined>
   /**
    * Completes an enrolment with a code of the pending secret: it becomes the secret in force, with
-   * a fresh set of recovery codes (returned once, stored hashed).
+   * a fresh set of recovery codes (returned once, stored hashed), in one statement that also
+   * applies `release` (the confirmation's counted attempt given back).
    */
-  confirmEnrolment(userId: number, code: string): Promise<EnrolmentOutcome>
+  confirmEnrolment(
+    userId: number,
+    code: string,
+    release?: AttemptRelease,
+  ): Promise<EnrolmentOutcome>
   /**
    * Checks a second factor of a user with TOTP on and, if right, uses it up in one statement that
    * also applies `reset` (a code's time step recorded, so the code works once; a recovery code
@@ -205,7 +210,7 @@ export function createMfaService(options: MfaServiceOptions): MfaService {
       }
     },
 
-    async confirmEnrolment(userId, code) {
+    async confirmEnrolment(userId, code, release) {
       const at = now()
       const startedAfter = new Date(at - ENROLMENT_TTL_SECONDS * 1000)
       const totp = await findTotp(db, userId)
@@ -225,6 +230,7 @@ export function createMfaService(options: MfaServiceOptions): MfaService {
         step,
         recoveryCodeHashes: await hashedCodes(recoveryCodes),
         now: new Date(at),
+        release,
       })
       return activated ? { ok: true, recoveryCodes } : { ok: false, reason: 'no_enrolment' }
     },

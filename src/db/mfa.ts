@@ -89,7 +89,8 @@ export async function savePendingTotp(
 /**
  * Completes an enrolment, in one statement: the pending secret (only if it is still `pendingSecret`,
  * the one the code was checked against, and began after `startedAfter`) becomes the secret in force,
- * with `step` as its last used step and `recoveryCodeHashes` as the only recovery codes.
+ * with `step` as its last used step and `recoveryCodeHashes` as the only recovery codes; `release`
+ * (the throttle's attempt given back) rides on the same statement.
  * @returns false when nothing matched (the enrolment expired, was replaced, or the user is gone).
  */
 export async function activatePendingTotp(
@@ -101,9 +102,11 @@ export async function activatePendingTotp(
     step: number
     recoveryCodeHashes: string[]
     now: Date
+    release?: AttemptRelease | undefined
   },
 ): Promise<boolean> {
   const rows = await db
+    .with(...attemptReleaseQueries(db, a.release))
     .update(userTotp)
     .set({
       secret: a.pendingSecret,
@@ -214,6 +217,8 @@ export interface NewChallenge {
 
 /**
  * Stores a challenge, in one statement that also deletes the user's expired and consumed ones and
+ * dates it at least a millisecond after the user's `tokens_valid_after` (as a session start is, so a
+ * login in the same millisecond as a logout is not born dead; see {@link consumeChallenge}), and
  * applies `release` (the password attempt given back) and `rehash` (a fresh hash of the verified
  * password in place of one made with old parameters, only if it is still the stored one). Written only while the user exists.
  * @returns false when the user is gone.
@@ -255,7 +260,10 @@ export async function insertChallenge(
         .select({
           tokenHash: sql`${c.tokenHash}::text`.as('token_hash'),
           userId: users.id,
-          createdAt: sql`${c.now.toISOString()}::timestamptz`.as('created_at'),
+          createdAt:
+            sql`greatest(${c.now.toISOString()}::timestamptz, ${users.tokensValidAfter} + interval '1 millisecond')`.as(
+              'created_at',
+            ),
           expiresAt: sql`${c.expiresAt.toISOString()}::timestamptz`.as('expires_at'),
           consumedAt: sql`null`.as('consumed_at'),
         })
@@ -291,8 +299,10 @@ export interface ConsumedChallenge {
 }
 
 /**
- * A second-factor attempt's first statement: consumes the `mfa_token` (only if unused and
- * unexpired: exactly one of concurrent attempts with one token gets it), counts the attempt against
+ * A second-factor attempt's first statement: consumes the `mfa_token` (only if unused, unexpired
+ * and issued after the account's `tokens_valid_after`, so a logout, a password change or a ban cuts
+ * off logins still waiting for their code as it ends sessions; exactly one of concurrent attempts
+ * with one token gets it), counts the attempt against
  * the client address and, unless that is blocked, the token's account (`login-user:<id>`, the
  * counter of its password attempts, see `accountKey` in auth/throttle.ts), and reads the account's
  * TOTP state. One round trip, before any code is checked.
@@ -319,6 +329,9 @@ export async function consumeChallenge(
     with ch as (
       update mfa_challenges set consumed_at = ${now}
       where token_hash = ${tokenHash}::text and consumed_at is null and expires_at > ${now}
+        and created_at > coalesce(
+          (select tokens_valid_after from users where users.id = mfa_challenges.user_id),
+          '-infinity'::timestamptz)
       returning user_id
     ),
     addr as (${addressCount}),

@@ -138,7 +138,7 @@ export function mfaRoutes(deps: AppServices) {
     tags: ['mfa'],
     summary: 'Confirm TOTP enrolment with a code',
     description:
-      'Checks a code of the pending secret; if right, TOTP is on (or the new secret replaces the old one) and ten recovery codes are returned, this once. From now on `/token` asks for a code after the password.',
+      'Checks a code of the pending secret; if right, TOTP is on (or the new secret replaces the old one) and ten recovery codes are returned, this once. From now on `/token` asks for a code after the password. Each attempt counts as a failed login of the account until its code is found right, so wrong codes count against the login throttle (429 while it is blocked).',
     security: [{ bearer: [] }],
     middleware: [requireAccount(deps), requireJsonBody()] as const,
     request: {
@@ -153,6 +153,10 @@ export function mfaRoutes(deps: AppServices) {
       422: documentedValidation(
         'No otp',
         validationError([{ loc: ['body', 'otp'], msg: 'Field required', type: 'missing' }]),
+      ),
+      429: documented(
+        'Too many failed logins (wrong passwords and codes, confirmation codes included) for this account or from this address; see Retry-After',
+        tooManyRequests('login', 900),
       ),
       503: unavailable,
     },
@@ -227,6 +231,9 @@ export function mfaRoutes(deps: AppServices) {
       )
       if (!outcome.ok) {
         if (outcome.reason === 'no_enrolment') throw noEnrolment()
+        if (outcome.reason === 'throttled') {
+          throw tooManyRequests('login', outcome.retryAfterSeconds)
+        }
         throw secondFactorRefused(outcome.reason)
       }
       return c.json({ recovery_codes: outcome.recoveryCodes }, 200)

@@ -252,19 +252,30 @@ export async function startEnrolment(
 export type EnrolmentConfirmation =
   | { ok: true; recoveryCodes: string[] }
   | { ok: false; reason: 'mfa_unavailable' }
+  | Throttled
   /** None started, or it expired. */
   | { ok: false; reason: 'no_enrolment' }
   | WrongCode
 
-/** Completes an enrolment with a code of the pending secret: TOTP is on, with new recovery codes. */
+/**
+ * Completes an enrolment with a code of the pending secret: TOTP is on, with new recovery codes.
+ * The attempt counts as a failed login of the account and the address before the code is checked
+ * (refused while they are blocked), and a right code gives it back in the statement that turns
+ * TOTP on: wrong codes count against the login throttle as everywhere else, so a bearer token
+ * alone cannot try a million codes against a pending secret, and a right one wipes no earlier
+ * failures (it proves the secret just handed out, not the password).
+ */
 export async function confirmEnrolment(
-  deps: Pick<AppServices, 'mfa'>,
-  { log }: Attempt,
-  account: Pick<Account, 'id'>,
+  deps: Pick<AppServices, 'mfa' | 'throttle'>,
+  { log, address }: Attempt,
+  account: Pick<Account, 'id' | 'username'>,
   code: string,
 ): Promise<EnrolmentConfirmation> {
   if (!deps.mfa.enabled) return UNAVAILABLE
-  const outcome = await deps.mfa.confirmEnrolment(account.id, code)
+  const { verdict } = await deps.throttle.countLogin(account.username, address)
+  if (!verdict.allowed) return throttledAttempt(log, verdict, account.id, 'mfa_enrolment_fail')
+  const release = deps.throttle.passwordAccepted(account.id, address)
+  const outcome = await deps.mfa.confirmEnrolment(account.id, code, release)
   if (!outcome.ok) {
     log.warn('mfa_enrolment_fail', { user_id: account.id, reason: outcome.reason })
     return outcome.reason === 'no_enrolment' ? { ok: false, reason: 'no_enrolment' } : WRONG_CODE

@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { fromBase32, hotpCode, secretOfUri } from '../support/totp'
-import { client, expectInvalidGrant, PASSWORD, registerUser, type TargetRef } from './target'
+import { client, expectInvalidGrant, PASSWORD, registerUser, sleep, type TargetRef } from './target'
 
 const MFA_GRANT = 'urn:edge-auth:params:oauth:grant-type:mfa-otp'
 
@@ -35,8 +35,10 @@ const claimsOf = (jwt: string): Record<string, unknown> =>
 /**
  * Two-factor login: TOTP enrolment with codes computed apart from the service, the `403
  * mfa_required` answer and the mfa-otp grant, recovery codes, `amr`, the second factor on password
- * change, deletion and disabling, and what never reaches the logs. Code windows, replay within a
- * window and the mfa_token's expiry need a moving clock: test/mfa.test.ts.
+ * change, deletion and disabling, and what never reaches the logs. Code windows (drift, replay within
+ * a window) and the expiry of mfa_tokens and enrolments run on the server's two-factor clock, which
+ * every leg lets the suite move (MFA_TEST_CLOCK, `PUT /_test/mfa-clock`); test/mfa.test.ts runs them
+ * again in process, on a fake clock, with what needs the tables.
  */
 export function mfaContract(target: TargetRef): void {
   const { login, bearer, refresh } = client(target)
@@ -109,6 +111,30 @@ export function mfaContract(target: TargetRef): void {
       for (const code of recovery_codes) expect(code).toMatch(/^[a-z2-7]{4}(-[a-z2-7]{4}){3}$/)
       const me = await (await bearer('GET', '/me', access_token)).json()
       expect(me).toMatchObject({ id, totp_enabled: true })
+      // Shown once: confirming again hands out nothing, and no read of the account shows them.
+      const again = await bearer('POST', '/me/mfa/totp/confirm', access_token, { otp: good })
+      expect(again.status).toBe(409)
+      const seen = (await again.text()) + JSON.stringify(me)
+      for (const code of recovery_codes) expect(seen).not.toContain(code)
+    })
+
+    it('wrong confirmation codes count against the account: 5 failures block the confirmation and the login', async () => {
+      const { username } = await registerUser(target, 'confirmbf')
+      const { access_token } = await (await login({ username, password: PASSWORD })).json()
+      const started = await bearer('POST', '/me/mfa/totp', access_token, {})
+      const app = new Authenticator(secretOfUri((await started.json()).otpauth_uri))
+      const right = await app.code()
+      const wrong = right === '000000' ? '000001' : '000000'
+      for (let i = 0; i < 5; i++) {
+        const res = await bearer('POST', '/me/mfa/totp/confirm', access_token, { otp: wrong })
+        expect(res.status).toBe(403)
+      }
+      const refused = await bearer('POST', '/me/mfa/totp/confirm', access_token, { otp: right })
+      expect(refused.status).toBe(429)
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0)
+      expect((await bearer('GET', '/me', access_token)).status).toBe(200)
+      expect((await (await bearer('GET', '/me', access_token)).json()).totp_enabled).toBe(false)
+      expect((await login({ username, password: PASSWORD })).status).toBe(429)
     })
 
     it('confirming with no enrolment started is a 409', async () => {
@@ -127,6 +153,16 @@ export function mfaContract(target: TargetRef): void {
         recovery_code: user.recoveryCodes[0],
       })
       expect(noPassword.status).toBe(403)
+      const noCode = await bearer('POST', '/me/mfa/totp', user.access, {
+        current_password: PASSWORD,
+      })
+      expect(noCode.status).toBe(403)
+      const wrongCode = await bearer('POST', '/me/mfa/totp', user.access, {
+        current_password: PASSWORD,
+        recovery_code: 'aaaa-bbbb-cccc-dddd',
+      })
+      expect(wrongCode.status).toBe(403)
+      expect(await wrongCode.json()).toEqual({ detail: 'Incorrect or already used code' })
       const ok = await bearer('POST', '/me/mfa/totp', user.access, {
         current_password: PASSWORD,
         recovery_code: user.recoveryCodes[1],
@@ -228,6 +264,38 @@ export function mfaContract(target: TargetRef): void {
       )
     })
 
+    it('a logout or a password change cuts off logins still waiting for their code', async () => {
+      const user = await enrolledUser('cutoff')
+      const waiting = await mfaToken(user.username)
+      const other = await mfaGrant({
+        mfa_token: await mfaToken(user.username),
+        recovery_code: user.recoveryCodes[0] as string,
+      })
+      expect(other.status).toBe(200)
+      const logout = await bearer('POST', '/logout', (await other.json()).access_token)
+      expect(logout.status).toBe(204)
+      await expectInvalidGrant(
+        await mfaGrant({ mfa_token: waiting, recovery_code: user.recoveryCodes[1] as string }),
+      )
+      // A login begun after the logout goes through.
+      const after = await mfaGrant({
+        mfa_token: await mfaToken(user.username),
+        recovery_code: user.recoveryCodes[1] as string,
+      })
+      expect(after.status).toBe(200)
+
+      const beforeChange = await mfaToken(user.username)
+      const changed = await bearer('PUT', '/me/password', (await after.json()).access_token, {
+        current_password: PASSWORD,
+        new_password: 'another good passphrase',
+        recovery_code: user.recoveryCodes[2] as string,
+      })
+      expect(changed.status).toBe(204)
+      await expectInvalidGrant(
+        await mfaGrant({ mfa_token: beforeChange, recovery_code: user.recoveryCodes[3] as string }),
+      )
+    })
+
     it('10 concurrent attempts with one mfa_token and the right code: exactly one logs in', async () => {
       const user = await enrolledUser('race')
       const token = await mfaToken(user.username)
@@ -267,8 +335,9 @@ export function mfaContract(target: TargetRef): void {
       )
     })
 
-    it('wrong codes count against the account: 5 failures block the login, also with the right password', async () => {
+    it('wrong codes count against the account: 5 failures block the login, also with the right password and code', async () => {
       const user = await enrolledUser('throttled')
+      const held = await mfaToken(user.username)
       for (let i = 0; i < 5; i++) {
         const token = await mfaToken(user.username)
         await expectInvalidGrant(await mfaGrant({ mfa_token: token, otp: 'nope' }))
@@ -276,6 +345,20 @@ export function mfaContract(target: TargetRef): void {
       const blocked = await login({ username: user.username, password: PASSWORD })
       expect(blocked.status).toBe(429)
       expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0)
+      // An mfa_token handed out before the block does not get past it, even with a right code.
+      const second = await mfaGrant({
+        mfa_token: held,
+        recovery_code: user.recoveryCodes[0] as string,
+      })
+      expect(second.status).toBe(429)
+      expect(Number(second.headers.get('retry-after'))).toBeGreaterThan(0)
+      // Nor do the account changes that take a password.
+      const change = await bearer('PUT', '/me/password', user.access, {
+        current_password: PASSWORD,
+        new_password: 'another good passphrase',
+        recovery_code: user.recoveryCodes[1] as string,
+      })
+      expect(change.status).toBe(429)
     })
 
     it('recovery codes are replaced as a set, with the password and a code', async () => {
@@ -284,6 +367,20 @@ export function mfaContract(target: TargetRef): void {
         current_password: PASSWORD,
       })
       expect(bare.status).toBe(403)
+      const codeOnly = await bearer('POST', '/me/mfa/recovery-codes', user.access, {
+        recovery_code: user.recoveryCodes[1],
+      })
+      expect(codeOnly.status).toBe(403)
+      const wrongPassword = await bearer('POST', '/me/mfa/recovery-codes', user.access, {
+        current_password: 'not the password',
+        recovery_code: user.recoveryCodes[1],
+      })
+      expect(wrongPassword.status).toBe(403)
+      const wrongCode = await bearer('POST', '/me/mfa/recovery-codes', user.access, {
+        current_password: PASSWORD,
+        otp: '12345x',
+      })
+      expect(wrongCode.status).toBe(403)
       const res = await bearer('POST', '/me/mfa/recovery-codes', user.access, {
         current_password: PASSWORD,
         otp: await user.app.code(),
@@ -302,6 +399,90 @@ export function mfaContract(target: TargetRef): void {
         recovery_code: recovery_codes[9],
       })
       expect(fresh.status).toBe(200)
+    })
+  })
+
+  describe("code windows and expiries, on the server's two-factor clock", () => {
+    let offsetMs = 0
+    /** Sets how far the server's two-factor clock runs from the real one. */
+    async function moveClock(ms: number) {
+      const res = await target().fetch('/_test/mfa-clock', {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ offset_ms: Math.round(ms) }),
+      })
+      expect(res.status, await res.clone().text()).toBe(200)
+      offsetMs = Math.round(ms)
+    }
+    afterEach(() => moveClock(0))
+    /** The time step of the server's two-factor clock now. */
+    const serverStep = () => Math.floor((Date.now() + offsetMs) / 30_000)
+    /** Moves the server's clock so that it is 5 seconds into `step` (25 s before the next one). */
+    const pinTo = (step: number) => moveClock(step * 30_000 + 5_000 - Date.now())
+    const codeAt = (secret: string, step: number) => hotpCode(fromBase32(secret), step)
+
+    it("accepts a code one step before or after the server's, not two, and each step once", async () => {
+      const user = await enrolledUser('drift')
+      // Ten minutes ahead, clear of the steps the enrolment used.
+      const step = serverStep() + 20
+      const attempt = async (otpStep: number) => {
+        await pinTo(step)
+        const mfa_token = await mfaToken(user.username)
+        return mfaGrant({ mfa_token, otp: codeAt(user.app.secret, otpStep) })
+      }
+      await expectInvalidGrant(await attempt(step - 2))
+      await expectInvalidGrant(await attempt(step + 2))
+      expect((await attempt(step - 1)).status).toBe(200)
+      // Replay within the window: the same code again, then through another request at once.
+      await expectInvalidGrant(await attempt(step - 1))
+      expect((await attempt(step)).status).toBe(200)
+      await expectInvalidGrant(await attempt(step))
+      // An older step's code, still inside the drift, after a newer one was used.
+      await expectInvalidGrant(await attempt(step - 1))
+      expect((await attempt(step + 1)).status).toBe(200)
+    })
+
+    it('an mfa_token lives 5 minutes', async () => {
+      const user = await enrolledUser('ttl')
+      const issuedAt = Date.now()
+      const [early, late] = [await mfaToken(user.username), await mfaToken(user.username)]
+      await moveClock(issuedAt + 290_000 - Date.now())
+      const inTime = await mfaGrant({
+        mfa_token: early,
+        otp: codeAt(user.app.secret, serverStep()),
+      })
+      expect(inTime.status, await inTime.clone().text()).toBe(200)
+      await moveClock(issuedAt + 301_000 - Date.now())
+      // The next step's code (inside the drift), so the code is fresh whichever step 290 s fell in.
+      const expired = await mfaGrant({
+        mfa_token: late,
+        otp: codeAt(user.app.secret, serverStep() + 1),
+      })
+      expect((await expired.clone().json()).error_description).toMatch(/mfa_token/)
+      await expectInvalidGrant(expired)
+    })
+
+    it('an enrolment waits 10 minutes for its code', async () => {
+      for (const [waitSeconds, status] of [
+        [590, 200],
+        [601, 409],
+      ] as const) {
+        const { username } = await registerUser(target, 'enrolttl')
+        const { access_token } = await (await login({ username, password: PASSWORD })).json()
+        const startedAt = Date.now()
+        const started = await bearer('POST', '/me/mfa/totp', access_token, {})
+        expect(started.status).toBe(200)
+        const secret = secretOfUri((await started.json()).otpauth_uri)
+        await moveClock(startedAt + waitSeconds * 1000 - Date.now())
+        const confirmed = await bearer('POST', '/me/mfa/totp/confirm', access_token, {
+          otp: codeAt(secret, serverStep()),
+        })
+        expect(confirmed.status, `after ${waitSeconds} s`).toBe(status)
+        expect((await (await bearer('GET', '/me', access_token)).json()).totp_enabled).toBe(
+          status === 200,
+        )
+        await moveClock(0)
+      }
     })
   })
 
@@ -328,6 +509,12 @@ export function mfaContract(target: TargetRef): void {
       const user = await enrolledUser('delete')
       const none = await bearer('DELETE', '/me', user.access, { current_password: PASSWORD })
       expect(none.status).toBe(403)
+      const wrong = await bearer('DELETE', '/me', user.access, {
+        current_password: PASSWORD,
+        recovery_code: 'aaaa-bbbb-cccc-dddd',
+      })
+      expect(wrong.status).toBe(403)
+      expect((await bearer('GET', '/me', user.access)).status).toBe(200)
       const ok = await bearer('DELETE', '/me', user.access, {
         current_password: PASSWORD,
         otp: await user.app.code(),
@@ -342,6 +529,12 @@ export function mfaContract(target: TargetRef): void {
         current_password: PASSWORD,
       })
       expect(noCode.status).toBe(403)
+      const wrongCode = await bearer('DELETE', '/me/mfa/totp', user.access, {
+        current_password: PASSWORD,
+        otp: '12345x',
+      })
+      expect(wrongCode.status).toBe(403)
+      expect((await (await bearer('GET', '/me', user.access)).json()).totp_enabled).toBe(true)
       const wrongPassword = await bearer('DELETE', '/me/mfa/totp', user.access, {
         current_password: 'not the password',
         recovery_code: user.recoveryCodes[0],
@@ -364,18 +557,68 @@ export function mfaContract(target: TargetRef): void {
   })
 
   describe('logs and documentation', () => {
-    it('never log a secret, a code, a recovery code or an mfa_token', async () => {
+    it('never log a secret, a code, a recovery code or an mfa_token, on success or failure', async () => {
       const user = await enrolledUser('mfalog')
+      const [wrongOtp, wrongRecovery] = ['98765x', 'zzzz-yyyy-xxxx-wwww']
+      const failed = [await mfaToken(user.username), await mfaToken(user.username)]
+      await expectInvalidGrant(await mfaGrant({ mfa_token: failed[0] as string, otp: wrongOtp }))
+      await expectInvalidGrant(
+        await mfaGrant({ mfa_token: failed[1] as string, recovery_code: wrongRecovery }),
+      )
+      const unknown = 'U'.repeat(43)
+      await expectInvalidGrant(await mfaGrant({ mfa_token: unknown, otp: '123456' }))
       const token = await mfaToken(user.username)
       const code = await user.app.code()
-      expect((await mfaGrant({ mfa_token: token, otp: code })).status).toBe(200)
+      const ok = await mfaGrant({ mfa_token: token, otp: code })
+      expect(ok.status).toBe(200)
+      const tokens = await ok.json()
+      const recovered = await mfaGrant({
+        mfa_token: await mfaToken(user.username),
+        recovery_code: user.recoveryCodes[0] as string,
+      })
+      expect(recovered.status).toBe(200)
+      const renewed = await bearer('POST', '/me/mfa/recovery-codes', user.access, {
+        current_password: PASSWORD,
+        recovery_code: user.recoveryCodes[1],
+      })
+      expect(renewed.status).toBe(200)
+      const { recovery_codes } = await renewed.json()
+      const started = await bearer('POST', '/me/mfa/totp', user.access, {
+        current_password: PASSWORD,
+        recovery_code: recovery_codes[0],
+      })
+      expect(started.status).toBe(200)
+      const pending = (await started.json()).secret
+      // Servers write a moment after answering: wait for the re-enrolment's line (the second).
+      const startedLine = '"event":"mfa_enrolment_started"'
+      const mine = `"user_id":${user.id}`
+      for (let waited = 0; waited < 5000; waited += 50) {
+        const lines = target().logs().split('\n')
+        if (lines.filter((l) => l.includes(startedLine) && l.includes(mine)).length >= 2) break
+        await sleep(50)
+      }
       const logs = target().logs()
-      expect(logs).toContain('"event":"mfa_enabled"')
-      for (const secret of [user.app.secret, token, ...user.recoveryCodes]) {
+      for (const event of ['mfa_enabled', 'authn_mfa_fail', 'mfa_recovery_code_used']) {
+        expect(logs).toContain(`"event":"${event}"`)
+      }
+      const secrets = [
+        user.app.secret,
+        pending,
+        ...failed,
+        unknown,
+        token,
+        tokens.access_token,
+        tokens.refresh_token,
+        wrongRecovery,
+        ...user.recoveryCodes,
+        ...recovery_codes,
+      ]
+      for (const secret of secrets) {
         expect(logs).not.toContain(secret)
+        expect(logs).not.toContain(secret.replaceAll('-', ''))
       }
       // A six-digit code could occur inside a random id by chance: look for it as a logged value.
-      expect(logs).not.toContain(`"${code}"`)
+      for (const sent of [code, wrongOtp]) expect(logs).not.toContain(`"${sent}"`)
     })
 
     it('the OpenAPI document has the TOTP routes, the mfa_required answer and the grant', async () => {

@@ -106,6 +106,8 @@ export const CONTRACT_ENV: Record<string, string> = {
   THROTTLE_REFRESH_MAX: String(CONTRACT_REFRESH_MAX),
   // One known TOTP encryption key, as a deployment sets (32 bytes, base64).
   MFA_ENCRYPTION_KEY: 'Y29udHJhY3QtbWZhLWtleS0wMTIzNDU2Nzg5YWJjZGU=',
+  // The clock of two-factor login moves through PUT /_test/mfa-clock (test/contract/mfa.ts).
+  MFA_TEST_CLOCK: 'true',
   // TOKEN_REVOCATION_CACHE_SECONDS keeps its default (30 s): each leg is one instance, on which a
   // logout reaches /validate at once; the cross-runtime servers shorten it (CROSS_RUNTIME_ENV).
   // THROTTLE_LOGIN_ACCOUNT_MAX keeps its default (5 failures per account per 15 minutes).
