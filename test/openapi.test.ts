@@ -273,6 +273,25 @@ describe('real responses match the document', () => {
   })
 })
 
+describe('documented request bodies are taken by their routes', () => {
+  it('POST /me/mfa/totp: the body /docs fills in (the current password) starts an enrolment; no example is a 422', async () => {
+    const password = 'correct horse battery staple'
+    const media = doc.paths['/me/mfa/totp']?.post?.requestBody?.content['application/json'] as {
+      examples?: Record<string, { value: unknown }>
+    }
+    const examples = Object.values(media.examples ?? {}).map((example) => example.value)
+    expect(examples[0]).toEqual({ current_password: password })
+    for (const [i, example] of examples.entries()) {
+      await t.register({ name: 'Ex', username: `enrol_example_${i}`, password })
+      const login = await t.login({ username: `enrol_example_${i}`, password })
+      const { access_token } = (await login.json()) as { access_token: string }
+      const res = await t.bearer('POST', '/me/mfa/totp', access_token, example)
+      // TOTP is off: the password is what counts, and the example's is the account's.
+      expect(res.status, JSON.stringify(example)).toBe(200)
+    }
+  })
+})
+
 /**
  * The examples of error answers in the document come from the functions that make the answers
  * (src/http/answers.ts): what a client reads in /docs is what it gets.

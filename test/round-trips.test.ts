@@ -134,6 +134,34 @@ describe('database round trips per request', () => {
     expect(await t.query(`select id from users where username = 'pat'`)).toEqual([])
   })
 
+  it('POST /me/mfa/totp (a first enrolment): 3 on success (the account; the attempt counted; the pending secret with the count reset), 2 for a wrong password', async () => {
+    await t.register({ name: 'Eno', username: 'eno', password })
+    const login = await t.app.request('/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: 'eno', password }),
+    })
+    const { access_token } = (await login.json()) as { access_token: string }
+    const start = (current_password: string) => () =>
+      t.app.request('/me/mfa/totp', {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${access_token}`,
+          'content-type': 'application/json',
+          [TEST_PEER_HEADER]: '192.0.2.13',
+        },
+        body: JSON.stringify({ current_password }),
+      })
+    expect(await roundTrips(start('not the password'), 403)).toBe(2)
+    expect(await roundTrips(start(password), 200)).toBe(3)
+    const [eno] = await t.query(`select id from users where username = 'eno'`)
+    const counters = await t.query(
+      `select key, attempts from auth_throttle where key in ($1, $2) order by key`,
+      ['login-ip:192.0.2.13', `login-user:${eno?.id}`],
+    )
+    expect(counters).toEqual([{ key: 'login-ip:192.0.2.13', attempts: 1 }])
+  })
+
   it('a throttled login: 0 once this instance has seen the block (account, unknown name, address), 1 again once it has ended', async () => {
     const from = (address: string) => (username: string, pw: string) => () =>
       t.app.request('/token', {
