@@ -121,6 +121,7 @@ describe('GET /openapi.json', () => {
     expect(admin.map(({ name }) => name).sort()).toEqual([
       'DELETE /admin/users/{id}',
       'DELETE /admin/users/{id}/ban',
+      'DELETE /admin/users/{id}/mfa',
       'DELETE /admin/users/{id}/sessions',
       'GET /admin/users',
       'GET /admin/users/{id}',
@@ -252,6 +253,9 @@ describe('real responses match the document', () => {
         ['post', '/admin/users/{id}/ban', `/admin/users/${id}/ban`, 422, '{}'],
         ['delete', '/admin/users/{id}/ban', `/admin/users/${id}/ban`, 200],
         ['delete', '/admin/users/{id}/sessions', '/admin/users/x/sessions', 422],
+        ['delete', '/admin/users/{id}/mfa', `/admin/users/${id}/mfa`, 200],
+        ['delete', '/admin/users/{id}/mfa', '/admin/users/999999/mfa', 404],
+        ['delete', '/admin/users/{id}/mfa', '/admin/users/1e0/mfa', 422],
         ['put', '/admin/users/{id}/password', `/admin/users/${id}/password`, 422, '{}'],
         ['delete', '/admin/users/{id}', '/admin/users/999999', 404],
       ]

@@ -285,7 +285,7 @@ describe('admin API: each write is one statement', () => {
     return [log.length, log.filter(isWrite).length]
   }
 
-  it('ban, unban, end sessions, set password, delete: one write each (ban and unban then read the account to answer)', async () => {
+  it('ban, unban, end sessions, set password, remove the second factor, delete: one write each (ban, unban and the second factor then read the account to answer)', async () => {
     const registered = await admin.register({ name: 'Wes', username: 'wes', password })
     const { id } = (await registered.json()) as { id: number }
     await admin.login({ username: 'wes', password })
@@ -293,6 +293,8 @@ describe('admin API: each write is one statement', () => {
     expect(await sent('POST', `${user}/ban`, 200, { body: { reason: 'spam' } })).toEqual([2, 1])
     expect(await sent('DELETE', `${user}/ban`, 200)).toEqual([2, 1])
     expect(await sent('DELETE', `${user}/sessions`, 204)).toEqual([1, 1])
+    // TOTP off, recovery codes and waiting mfa_tokens deleted, sessions ended: one statement.
+    expect(await sent('DELETE', `${user}/mfa`, 200)).toEqual([2, 1])
     // The account is read first, for the rule that a password may not be the username.
     const newPassword = { new_password: 'a brand new password' }
     expect(await sent('PUT', `${user}/password`, 204, { body: newPassword })).toEqual([2, 1])
@@ -301,6 +303,7 @@ describe('admin API: each write is one statement', () => {
     expect(await sent('DELETE', user, 204)).toEqual([1, 1])
     // Nothing to change: the write finds no row, and nothing else is sent.
     expect(await sent('POST', `${user}/ban`, 404, { body: { reason: 'spam' } })).toEqual([1, 1])
+    expect(await sent('DELETE', `${user}/mfa`, 404)).toEqual([1, 1])
   })
 
   it('a wrong key: one statement, the failure counted; a refused input: none', async () => {

@@ -151,6 +151,11 @@ describe('hc<AppType>', () => {
 
       const lifted = await auth.admin.users[':id'].ban.$delete({ param: { id } })
       expect(lifted.status).toBe(200)
+      const reset = await auth.admin.users[':id'].mfa.$delete({ param: { id } })
+      if (reset.status !== 200) throw new Error(`reset-mfa failed: ${reset.status}`)
+      const withoutTotp = await reset.json()
+      expectTypeOf(withoutTotp.totp_enabled).toEqualTypeOf<boolean>()
+      expect(withoutTotp).toMatchObject({ username: 'mallory_typed', totp_enabled: false })
       const removed = await auth.admin.users[':id'].$delete({ param: { id } })
       expect(removed.status).toBe(204)
     } finally {
