@@ -67,7 +67,7 @@ function buildOpenApiDocument<E extends Env>(app: OpenAPIHono<E>): OpenApiDocume
       {
         name: 'admin',
         description:
-          'Finding and managing accounts, for operators: off unless ADMIN_API_KEYS is set; every action is logged',
+          'Finding and managing accounts (bans, sessions, passwords, a lost second factor), for operators: off unless ADMIN_API_KEYS is set; every action is logged',
       },
     ],
   })
