@@ -25,6 +25,8 @@ commands:
   unban USER                            lift the ban
   end-sessions USER                     end every session, as the user's own logout does
   set-password USER                     set a new password, read from stdin; sessions end
+  reset-mfa USER                        remove the second factor (lost phone and recovery codes):
+                                        TOTP off, recovery codes deleted; sessions end
   delete USER --yes                     delete the account
 
 USER is a username, or #ID for an id. The URL comes from --url or EDGE_AUTH_URL
@@ -188,6 +190,11 @@ async function run(argv: string[], io: AdminCliIo): Promise<void> {
       const res = await user.password.$put({ param, json: { new_password: password } })
       if (res.status !== 204) throw await failure(res)
       return io.out(`password of ${target} set; every session ended`)
+    }
+    case 'reset-mfa': {
+      const res = await user.mfa.$delete({ param })
+      if (res.status !== 200) throw await failure(res)
+      return print(await res.json())
     }
     case 'delete': {
       if (values.yes !== true) throw usage('delete needs --yes')

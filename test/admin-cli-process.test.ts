@@ -1,5 +1,6 @@
 /**
- * The operator's command exactly as README gives it, `bun run admin -- ban alice --reason spam`:
+ * The operator's commands exactly as README gives them, `bun run admin -- ban alice --reason spam`
+ * and `bun run admin -- reset-mfa ...`:
  * package.json's script run by Bun, its arguments after `--`, the variables EDGE_AUTH_URL and
  * EDGE_AUTH_ADMIN_KEY, against the app served on a socket. What each command does is in
  * test/admin-cli.test.ts, which runs the tool in process.
@@ -10,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { adminKeyHash, newAdminKey } from '../src/auth/admin-keys'
 import { makeTestApp, type TestApp } from './support/app'
 import { BUN, cleanEnv, IN_CI, ROOT } from './support/process'
+import { secretOfUri, totpNow } from './support/totp'
 
 const password = 'correct horse battery staple'
 const KEY = newAdminKey()
@@ -73,6 +75,30 @@ describe.skipIf(skip)('bun run admin -- ban alice --reason spam (a process)', ()
     const login = await t.login({ username: 'alice', password })
     expect(login.status).toBe(403)
     expect(`${run.stdout}${run.stderr}`).not.toContain(KEY)
+  })
+
+  it('bun run admin -- reset-mfa bob: exit 0, TOTP off, the password alone logs him in', async () => {
+    expect((await t.register({ name: 'Bob', username: 'bob', password })).status).toBe(201)
+    const { access_token } = await (await t.login({ username: 'bob', password })).json()
+    const started = await t.bearer('POST', '/me/mfa/totp', access_token, {
+      current_password: password,
+    })
+    const secret = secretOfUri((await started.json()).otpauth_uri)
+    const confirmed = await t.bearer('POST', '/me/mfa/totp/confirm', access_token, {
+      otp: totpNow(secret, t.clock.now()),
+    })
+    expect(confirmed.status).toBe(200)
+    expect((await t.login({ username: 'bob', password })).status).toBe(403)
+    const run = await bunRunAdmin(['reset-mfa', 'bob'], {
+      EDGE_AUTH_URL: url,
+      EDGE_AUTH_ADMIN_KEY: KEY,
+    })
+    expect(run.code, run.stderr).toBe(0)
+    expect(JSON.parse(run.stdout.slice(run.stdout.indexOf('{')))).toMatchObject({
+      username: 'bob',
+      totp_enabled: false,
+    })
+    expect((await t.login({ username: 'bob', password })).status).toBe(200)
   })
 
   it('a wrong key: exit 1 with the API status; no key: exit 2', async () => {

@@ -7,6 +7,7 @@ import { type AdminCliIo, runAdminCli } from '../scripts/admin'
 import { adminKeyHash, newAdminKey } from '../src/auth/admin-keys'
 import { parseConfig } from '../src/config'
 import { makeTestApp, type TestApp } from './support/app'
+import { secretOfUri, totpNow } from './support/totp'
 
 const password = 'correct horse battery staple'
 const KEY = newAdminKey()
@@ -77,6 +78,39 @@ describe('bun run admin', () => {
     expect((await t.login({ username: 'alicia', password: 'a brand new password' })).status).toBe(
       401,
     )
+  })
+
+  it('reset-mfa carol: her second factor is removed, and the password alone logs her in', async () => {
+    expect((await t.register({ name: 'carol', username: 'carol', password })).status).toBe(201)
+    const { access_token } = await (await t.login({ username: 'carol', password })).json()
+    const started = await t.bearer('POST', '/me/mfa/totp', access_token, {
+      current_password: password,
+    })
+    const secret = secretOfUri((await started.json()).otpauth_uri)
+    const confirmed = await t.bearer('POST', '/me/mfa/totp/confirm', access_token, {
+      otp: totpNow(secret, t.clock.now()),
+    })
+    expect(confirmed.status).toBe(200)
+    expect(JSON.parse((await admin(['show', 'carol'])).out)).toMatchObject({ totp_enabled: true })
+    expect((await t.login({ username: 'carol', password })).status).toBe(403)
+
+    const reset = await admin(['reset-mfa', 'carol'])
+    expect(reset.code, reset.err).toBe(0)
+    expect(JSON.parse(reset.out)).toMatchObject({
+      username: 'carol',
+      totp_enabled: false,
+      active_sessions: 0,
+    })
+    expect((await t.login({ username: 'carol', password })).status).toBe(200)
+    // Her old session ended with it.
+    expect((await t.bearer('GET', '/me', access_token)).status).toBe(401)
+    expect(await admin(['reset-mfa'])).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/needs a USER/),
+    })
+    const unknown = await admin(['reset-mfa', '#2147483647'])
+    expect(unknown.code).toBe(1)
+    expect(unknown.err).toMatch(/^404: User not found/)
   })
 
   it('says what is wrong: usage (2) or the API refusal (1), never the key', async () => {

@@ -2,7 +2,8 @@
  * The admin API in process, where the clock moves and settings differ from the contract servers':
  * a ban's end passing by itself, the address limit on failed admin credentials (429), paging
  * through accounts created in one millisecond, last login, a ban that lands while a login is
- * checking the password, ADMIN_API_KEYS parsing, and what the logs say. What a user and an operator
+ * checking the password, what the removal of a second factor deletes (and leaves), ADMIN_API_KEYS
+ * parsing, and what the logs say. What a user and an operator
  * see over HTTP (lock-out, refusals, every endpoint's bad input) is in the contract suite
  * (test/contract/admin.ts), which runs on every runtime and driver.
  */
@@ -13,6 +14,7 @@ import { createSessionService, DEFAULT_SESSION_OPTIONS } from '../src/auth/sessi
 import { DEFAULT_SECURITY, parseConfig } from '../src/config'
 import { ConfigError } from '../src/config-error'
 import { makeTestApp, TEST_PEER_HEADER, type TestApp, type TestAppOptions } from './support/app'
+import { secretOfUri, totpNow } from './support/totp'
 
 const password = 'correct horse battery staple'
 const KEY = newAdminKey()
@@ -199,6 +201,59 @@ describe('admin API', () => {
     expect(seen).toEqual([...ids.slice(2), ...ids.slice(0, 2)])
   })
 
+  it('removes a second factor in one statement: the TOTP row and waiting mfa_tokens of that account only, its sessions ended, logged', async () => {
+    const app = await adminApp()
+    /** A user with TOTP on and a login waiting for its code; returns the id and an mfa_token. */
+    const enrolled = async (username: string) => {
+      const id = await register(app, username)
+      const { access_token } = await (await app.login({ username, password })).json()
+      const started = await app.bearer('POST', '/me/mfa/totp', access_token, {
+        current_password: password,
+      })
+      const secret = secretOfUri((await started.json()).otpauth_uri)
+      const confirmed = await app.bearer('POST', '/me/mfa/totp/confirm', access_token, {
+        otp: totpNow(secret, app.clock.now()),
+      })
+      expect(confirmed.status).toBe(200)
+      const waiting = await app.login({ username, password })
+      expect(waiting.status).toBe(403)
+      return { id, mfaToken: (await waiting.json()).mfa_token as string }
+    }
+    const lost = await enrolled('lostphone')
+    const other = await enrolled('keepsphone')
+    const rows = (table: string, id: number) =>
+      app.query(`select 1 from ${table} where user_id = $1`, [id])
+    expect(await rows('user_totp', lost.id)).toHaveLength(1)
+    expect(await rows('mfa_challenges', lost.id)).toHaveLength(1)
+    const live = `select 1 from refresh_tokens where user_id = $1 and revoked_at is null`
+
+    const res = await asAdmin(app, 'DELETE', `/admin/users/${lost.id}/mfa`)
+    expect(res.status).toBe(200)
+    expect(await res.json()).toMatchObject({ totp_enabled: false, active_sessions: 0 })
+    expect(await rows('user_totp', lost.id)).toEqual([])
+    expect(await rows('mfa_challenges', lost.id)).toEqual([])
+    expect(await app.query(live, [lost.id])).toEqual([])
+    // The other account keeps its second factor, its waiting login and its session.
+    expect(await rows('user_totp', other.id)).toHaveLength(1)
+    expect(await rows('mfa_challenges', other.id)).toHaveLength(1)
+    expect(await app.query(live, [other.id])).toHaveLength(1)
+    const loginOther = await app.login({ username: 'keepsphone', password })
+    expect(loginOther.status).toBe(403)
+    const login = await app.login({ username: 'lostphone', password })
+    expect(login.status).toBe(200)
+
+    // Again: nothing to remove, which the log says.
+    expect((await asAdmin(app, 'DELETE', `/admin/users/${lost.id}/mfa`)).status).toBe(200)
+    const resets = app.logs
+      .map((line) => JSON.parse(line))
+      .filter((line) => line.event === 'authz_admin' && line.action === 'reset_mfa')
+    expect(resets).toEqual([
+      expect.objectContaining({ admin: 'ops', user_id: lost.id, totp_was_enabled: true }),
+      expect.objectContaining({ admin: 'ops', user_id: lost.id, totp_was_enabled: false }),
+    ])
+    expect(app.logs.join('\n')).not.toContain(lost.mfaToken)
+  })
+
   it('logs every action with the key name and never the key, a password or a hash', async () => {
     const app = await adminApp()
     const id = await register(app, 'logged')
@@ -216,6 +271,7 @@ describe('admin API', () => {
       new_password: 'a brand new password',
     })
     await asAdmin(app, 'DELETE', `/admin/users/${id}/sessions`)
+    await asAdmin(app, 'DELETE', `/admin/users/${id}/mfa`)
     await asAdmin(app, 'DELETE', `/admin/users/${id}`)
     const lines = app.logs.map((line) => JSON.parse(line))
     const actions = lines
@@ -223,11 +279,9 @@ describe('admin API', () => {
       .map(({ admin, action, user_id }) => ({ admin, action, user_id }))
     expect(actions).toEqual([
       { admin: 'ops', action: 'list', user_id: undefined },
-      ...['read', 'ban', 'unban', 'set_password', 'end_sessions', 'delete'].map((action) => ({
-        admin: 'ops',
-        action,
-        user_id: id,
-      })),
+      ...['read', 'ban', 'unban', 'set_password', 'end_sessions', 'reset_mfa', 'delete'].map(
+        (action) => ({ admin: 'ops', action, user_id: id }),
+      ),
     ])
     expect(lines.find((line) => line.action === 'ban')).toMatchObject({ reason: 'spam', until })
     expect(lines.find((line) => line.action === 'list')).toMatchObject({ count: 1 })

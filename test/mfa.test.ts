@@ -170,7 +170,9 @@ describe('two-factor login on a fake clock', () => {
     const { id } = await created.json()
     const login = await t.login({ username, password })
     const { access_token } = await login.json()
-    const started = await t.bearer('POST', '/me/mfa/totp', access_token, {})
+    const started = await t.bearer('POST', '/me/mfa/totp', access_token, {
+      current_password: password,
+    })
     expect(started.status).toBe(200)
     const secret = secretOfUri((await started.json()).otpauth_uri)
     const confirmed = await t.bearer('POST', '/me/mfa/totp/confirm', access_token, {
@@ -223,7 +225,9 @@ describe('two-factor login on a fake clock', () => {
     const username = uniqueName('pending')
     const { id } = await (await t.register({ name: 'Pending', username, password })).json()
     const { access_token } = await (await t.login({ username, password })).json()
-    const started = await t.bearer('POST', '/me/mfa/totp', access_token, {})
+    const started = await t.bearer('POST', '/me/mfa/totp', access_token, {
+      current_password: password,
+    })
     const { secret } = await started.json()
     const [row] = await t.query('select pending_secret, secret from user_totp where user_id = $1', [
       id,
@@ -231,6 +235,33 @@ describe('two-factor login on a fake clock', () => {
     expect(row?.secret).toBeNull()
     expect(row?.pending_secret).toMatch(/^v1\./)
     expect(String(row?.pending_secret)).not.toContain(secret)
+  })
+
+  it('the start of an enrolment checks the current password under the login throttle: a wrong one writes nothing and is counted, the right one resets the count', async () => {
+    const username = uniqueName('startpw')
+    const { id } = await (await t.register({ name: 'Start', username, password })).json()
+    const { access_token } = await (await t.login({ username, password })).json()
+    const start = (current_password: string) =>
+      t.bearer('POST', '/me/mfa/totp', access_token, { current_password })
+    const counted = async () =>
+      (await t.query('select attempts from auth_throttle where key = $1', [`login-user:${id}`]))[0]
+        ?.attempts
+    const wrong = await start('not the password')
+    expect(wrong.status).toBe(403)
+    expect(await wrong.json()).toEqual({ detail: 'Incorrect password' })
+    expect(await t.query('select 1 from user_totp where user_id = $1', [id])).toEqual([])
+    expect(await counted()).toBe(1)
+    const failure = t.logs
+      .map((line) => JSON.parse(line))
+      .find((line) => line.event === 'mfa_enrolment_fail' && line.user_id === id)
+    expect(failure).toMatchObject({ reason: 'wrong_password' })
+    expect(t.logs.join('\n')).not.toContain('not the password')
+
+    const right = await start(password)
+    expect(right.status).toBe(200)
+    const [row] = await t.query('select pending_secret from user_totp where user_id = $1', [id])
+    expect(row?.pending_secret).toMatch(/^v1\./)
+    expect(await counted()).toBeUndefined()
   })
 
   it('accepts a code one step old or ahead, not two', async () => {
@@ -397,7 +428,9 @@ describe('two-factor login on a fake clock', () => {
     const username = uniqueName('confirm')
     await t.register({ name: 'Confirm', username, password })
     const { access_token } = await (await t.login({ username, password })).json()
-    const started = await t.bearer('POST', '/me/mfa/totp', access_token, {})
+    const started = await t.bearer('POST', '/me/mfa/totp', access_token, {
+      current_password: password,
+    })
     const secret = secretOfUri((await started.json()).otpauth_uri)
     const right = totpNow(secret, t.clock.now())
     const wrong = right === '000000' ? '000001' : '000000'
@@ -418,7 +451,9 @@ describe('two-factor login on a fake clock', () => {
     const username = uniqueName('late')
     await t.register({ name: 'Late', username, password })
     const { access_token } = await (await t.login({ username, password })).json()
-    const started = await t.bearer('POST', '/me/mfa/totp', access_token, {})
+    const started = await t.bearer('POST', '/me/mfa/totp', access_token, {
+      current_password: password,
+    })
     const secret = secretOfUri((await started.json()).otpauth_uri)
     t.clock.advance(601)
     const res = await t.bearer('POST', '/me/mfa/totp/confirm', access_token, {
@@ -459,7 +494,9 @@ describe('two-factor login off (no MFA_ENCRYPTION_KEY in production)', () => {
       const username = uniqueName('off')
       await t.register({ name: 'Off', username, password })
       const { access_token } = await (await t.login({ username, password })).json()
-      const started = await t.bearer('POST', '/me/mfa/totp', access_token, {})
+      const started = await t.bearer('POST', '/me/mfa/totp', access_token, {
+        current_password: password,
+      })
       const secret = secretOfUri((await started.json()).otpauth_uri)
       await t.bearer('POST', '/me/mfa/totp/confirm', access_token, {
         otp: totpNow(secret, t.clock.now()),
@@ -478,7 +515,7 @@ describe('two-factor login off (no MFA_ENCRYPTION_KEY in production)', () => {
       const enrol = await off.request('/me/mfa/totp', {
         method: 'POST',
         headers: { authorization: `Bearer ${access_token}`, 'content-type': 'application/json' },
-        body: '{}',
+        body: JSON.stringify({ current_password: password }),
       })
       expect(enrol.status).toBe(503)
     } finally {

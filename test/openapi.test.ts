@@ -121,6 +121,7 @@ describe('GET /openapi.json', () => {
     expect(admin.map(({ name }) => name).sort()).toEqual([
       'DELETE /admin/users/{id}',
       'DELETE /admin/users/{id}/ban',
+      'DELETE /admin/users/{id}/mfa',
       'DELETE /admin/users/{id}/sessions',
       'GET /admin/users',
       'GET /admin/users/{id}',
@@ -252,6 +253,9 @@ describe('real responses match the document', () => {
         ['post', '/admin/users/{id}/ban', `/admin/users/${id}/ban`, 422, '{}'],
         ['delete', '/admin/users/{id}/ban', `/admin/users/${id}/ban`, 200],
         ['delete', '/admin/users/{id}/sessions', '/admin/users/x/sessions', 422],
+        ['delete', '/admin/users/{id}/mfa', `/admin/users/${id}/mfa`, 200],
+        ['delete', '/admin/users/{id}/mfa', '/admin/users/999999/mfa', 404],
+        ['delete', '/admin/users/{id}/mfa', '/admin/users/1e0/mfa', 422],
         ['put', '/admin/users/{id}/password', `/admin/users/${id}/password`, 422, '{}'],
         ['delete', '/admin/users/{id}', '/admin/users/999999', 404],
       ]
@@ -269,6 +273,25 @@ describe('real responses match the document', () => {
       await expectDocumented('post', '/admin/users/{id}/ban', text)
     } finally {
       await admin.close()
+    }
+  })
+})
+
+describe('documented request bodies are taken by their routes', () => {
+  it('POST /me/mfa/totp: the body /docs fills in (the current password) starts an enrolment; no example is a 422', async () => {
+    const password = 'correct horse battery staple'
+    const media = doc.paths['/me/mfa/totp']?.post?.requestBody?.content['application/json'] as {
+      examples?: Record<string, { value: unknown }>
+    }
+    const examples = Object.values(media.examples ?? {}).map((example) => example.value)
+    expect(examples[0]).toEqual({ current_password: password })
+    for (const [i, example] of examples.entries()) {
+      await t.register({ name: 'Ex', username: `enrol_example_${i}`, password })
+      const login = await t.login({ username: `enrol_example_${i}`, password })
+      const { access_token } = (await login.json()) as { access_token: string }
+      const res = await t.bearer('POST', '/me/mfa/totp', access_token, example)
+      // TOTP is off: the password is what counts, and the example's is the account's.
+      expect(res.status, JSON.stringify(example)).toBe(200)
     }
   })
 })

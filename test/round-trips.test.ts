@@ -134,6 +134,34 @@ describe('database round trips per request', () => {
     expect(await t.query(`select id from users where username = 'pat'`)).toEqual([])
   })
 
+  it('POST /me/mfa/totp (a first enrolment): 3 on success (the account; the attempt counted; the pending secret with the count reset), 2 for a wrong password', async () => {
+    await t.register({ name: 'Eno', username: 'eno', password })
+    const login = await t.app.request('/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: 'eno', password }),
+    })
+    const { access_token } = (await login.json()) as { access_token: string }
+    const start = (current_password: string) => () =>
+      t.app.request('/me/mfa/totp', {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${access_token}`,
+          'content-type': 'application/json',
+          [TEST_PEER_HEADER]: '192.0.2.13',
+        },
+        body: JSON.stringify({ current_password }),
+      })
+    expect(await roundTrips(start('not the password'), 403)).toBe(2)
+    expect(await roundTrips(start(password), 200)).toBe(3)
+    const [eno] = await t.query(`select id from users where username = 'eno'`)
+    const counters = await t.query(
+      `select key, attempts from auth_throttle where key in ($1, $2) order by key`,
+      ['login-ip:192.0.2.13', `login-user:${eno?.id}`],
+    )
+    expect(counters).toEqual([{ key: 'login-ip:192.0.2.13', attempts: 1 }])
+  })
+
   it('a throttled login: 0 once this instance has seen the block (account, unknown name, address), 1 again once it has ended', async () => {
     const from = (address: string) => (username: string, pw: string) => () =>
       t.app.request('/token', {
@@ -257,7 +285,7 @@ describe('admin API: each write is one statement', () => {
     return [log.length, log.filter(isWrite).length]
   }
 
-  it('ban, unban, end sessions, set password, delete: one write each (ban and unban then read the account to answer)', async () => {
+  it('ban, unban, end sessions, set password, remove the second factor, delete: one write each (ban, unban and the second factor then read the account to answer)', async () => {
     const registered = await admin.register({ name: 'Wes', username: 'wes', password })
     const { id } = (await registered.json()) as { id: number }
     await admin.login({ username: 'wes', password })
@@ -265,6 +293,8 @@ describe('admin API: each write is one statement', () => {
     expect(await sent('POST', `${user}/ban`, 200, { body: { reason: 'spam' } })).toEqual([2, 1])
     expect(await sent('DELETE', `${user}/ban`, 200)).toEqual([2, 1])
     expect(await sent('DELETE', `${user}/sessions`, 204)).toEqual([1, 1])
+    // TOTP off, recovery codes and waiting mfa_tokens deleted, sessions ended: one statement.
+    expect(await sent('DELETE', `${user}/mfa`, 200)).toEqual([2, 1])
     // The account is read first, for the rule that a password may not be the username.
     const newPassword = { new_password: 'a brand new password' }
     expect(await sent('PUT', `${user}/password`, 204, { body: newPassword })).toEqual([2, 1])
@@ -273,6 +303,7 @@ describe('admin API: each write is one statement', () => {
     expect(await sent('DELETE', user, 204)).toEqual([1, 1])
     // Nothing to change: the write finds no row, and nothing else is sent.
     expect(await sent('POST', `${user}/ban`, 404, { body: { reason: 'spam' } })).toEqual([1, 1])
+    expect(await sent('DELETE', `${user}/mfa`, 404)).toEqual([1, 1])
   })
 
   it('a wrong key: one statement, the failure counted; a refused input: none', async () => {

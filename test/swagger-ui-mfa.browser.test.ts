@@ -1,6 +1,7 @@
 /**
  * Two-factor login through Swagger UI in a real browser (Debian's Chromium, playwright-core, the
- * real Bun server): a user enrols in TOTP with the /me/mfa/totp operations, then logs in with
+ * real Bun server): a user enrols in TOTP with the /me/mfa/totp operations (the start with the
+ * current password, which the body /docs fills in asks for), then logs in with
  * `POST /token` twice (password, then the mfa-otp grant) and uses the access token through the
  * Authorize dialog, as the README and /docs describe. Codes come from test/support/totp.ts.
  */
@@ -94,11 +95,20 @@ describe.skipIf(chromiumPresent.skip)('two-factor login in Swagger UI, in Chromi
     await oauth.getByRole('button', { name: 'Remove authorization' }).waitFor()
     await page.locator('.modal-ux button.close-modal').click()
 
-    // Enrol: start with {}, then confirm with a code of the secret shown.
+    // Enrol: start with the current password (the body /docs fills in asks for it; a wrong one
+    // is refused), then confirm with a code of the secret shown.
     const start = await tryOut('operations-mfa-post_me_mfa_totp')
-    await start.locator('textarea.body-param__text').fill('{}')
+    const body = start.locator('textarea.body-param__text')
+    expect(JSON.parse(await body.inputValue())).toEqual({
+      current_password: expect.any(String),
+    })
+    await body.fill(JSON.stringify({ current_password: 'not the password' }))
+    const refused = await execute(start, '/me/mfa/totp')
+    expect(refused.status).toBe(403)
+    expect(refused.body).toEqual({ detail: 'Incorrect password' })
+    await body.fill(JSON.stringify({ current_password: password }))
     const started = await execute(start, '/me/mfa/totp')
-    expect(started.status).toBe(200)
+    expect(started.status, JSON.stringify(started.body)).toBe(200)
     const secret = secretOfUri(started.body.otpauth_uri)
     const confirm = await tryOut('operations-mfa-post_me_mfa_totp_confirm')
     await confirm

@@ -85,7 +85,10 @@ describe('hc<AppType>', () => {
     if (first.status !== 200) throw new Error(`login failed: ${first.status}`)
     const headers = { authorization: `Bearer ${(await first.json()).access_token}` }
 
-    const started = await auth.me.mfa.totp.$post({ json: {} }, { headers })
+    const started = await auth.me.mfa.totp.$post(
+      { json: { current_password: password } },
+      { headers },
+    )
     if (started.status !== 200) throw new Error(`enrolment failed: ${started.status}`)
     const { otpauth_uri } = await started.json()
     expectTypeOf(otpauth_uri).toEqualTypeOf<string>()
@@ -148,6 +151,11 @@ describe('hc<AppType>', () => {
 
       const lifted = await auth.admin.users[':id'].ban.$delete({ param: { id } })
       expect(lifted.status).toBe(200)
+      const reset = await auth.admin.users[':id'].mfa.$delete({ param: { id } })
+      if (reset.status !== 200) throw new Error(`reset-mfa failed: ${reset.status}`)
+      const withoutTotp = await reset.json()
+      expectTypeOf(withoutTotp.totp_enabled).toEqualTypeOf<boolean>()
+      expect(withoutTotp).toMatchObject({ username: 'mallory_typed', totp_enabled: false })
       const removed = await auth.admin.users[':id'].$delete({ param: { id } })
       expect(removed.status).toBe(204)
     } finally {
@@ -166,6 +174,10 @@ describe('hc<AppType>', () => {
     const unknown = () => auth.nothing.$get()
     // @ts-expect-error: a ban needs a reason
     const noReason = () => auth.admin.users[':id'].ban.$post({ param: { id: '1' }, json: {} })
-    expect([missing, wrongBody, unknown, noReason].every((f) => typeof f === 'function')).toBe(true)
+    // @ts-expect-error: starting a TOTP enrolment needs the current password, the first one too
+    const noPassword = () => auth.me.mfa.totp.$post({ json: {} })
+    expect(
+      [missing, wrongBody, unknown, noReason, noPassword].every((f) => typeof f === 'function'),
+    ).toBe(true)
   })
 })

@@ -75,13 +75,14 @@ export interface MfaService {
   readonly enabled: boolean
   /**
    * Starts an enrolment: a new secret, stored encrypted as pending (the secret in force, if any,
-   * stays until the new one is confirmed). @returns it and its `otpauth://` URI, or undefined when
-   * the user is gone.
+   * stays until the new one is confirmed), in one statement that also applies `reset` (the
+   * throttle's reset of the password that allowed it). @returns it and its `otpauth://` URI, or
+   * undefined when the user is gone.
    */
-  startEnrolment(user: {
-    id: number
-    username: string
-  }): Promise<{ secret: string; uri: string; expiresIn: number } | undefined>
+  startEnrolment(
+    user: { id: number; username: string },
+    reset?: AttemptReset,
+  ): Promise<{ secret: string; uri: string; expiresIn: number } | undefined>
   /**
    * Completes an enrolment with a code of the pending secret: it becomes the secret in force, with
    * a fresh set of recovery codes (returned once, stored hashed), in one statement that also
@@ -199,10 +200,10 @@ export function createMfaService(options: MfaServiceOptions): MfaService {
   return {
     enabled: box !== undefined,
 
-    async startEnrolment(user) {
+    async startEnrolment(user, reset) {
       const secret = newTotpSecret()
       const sealed = await sealer().seal(secret, user.id)
-      if (!(await savePendingTotp(db, user.id, sealed, new Date(now())))) return undefined
+      if (!(await savePendingTotp(db, user.id, sealed, new Date(now()), reset))) return undefined
       return {
         secret,
         uri: otpauthUri(secret, user.username, options.issuer),

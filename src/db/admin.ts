@@ -1,14 +1,15 @@
-import { and, asc, eq, type SQL, sql } from 'drizzle-orm'
+import { and, asc, eq, isNotNull, type SQL, sql } from 'drizzle-orm'
 import { bannedAt } from './bans'
 import type { Database } from './client'
-import { users } from './schema'
-import { endSessionsChanging } from './sessions'
+import { totpEnabledOf } from './mfa'
+import { mfaChallenges, users, userTotp } from './schema'
+import { endSessionsChanging, sessionEndingQueries } from './sessions'
 import type { UserRef } from './users'
 
 /**
  * The admin API's queries: accounts as an administrator sees them, and the writes that ban, unban,
- * delete and set a password. Each write is one statement; those that end sessions go through
- * {@link endSessionsChanging}, the statement of a logout.
+ * delete, set a password and remove the second factor. Each write is one statement; those that
+ * end sessions go through {@link endSessionsChanging} (or its queries), the statement of a logout.
  */
 
 /** An account as the admin API shows it. */
@@ -22,6 +23,8 @@ export interface AdminAccount {
   ban: { since: Date; until: Date | null; reason: string } | undefined
   /** Sessions (refresh-token families) that can still be refreshed. */
   activeSessions: number
+  /** Whether logins need a TOTP code (an enrolment not yet confirmed does not count). */
+  totpEnabled: boolean
   /** Where a listing that ends with this account goes on (see {@link ListPosition}). */
   position: ListPosition
 }
@@ -64,6 +67,7 @@ function accountColumns(now: Date) {
       where rt.user_id = ${users.id} and rt.revoked_at is null and rt.consumed_at is null
         and rt.expires_at > ${at(now)}
         and (${users.tokensValidAfter} is null or rt.session_started_at > ${users.tokensValidAfter}))`,
+    totpEnabled: totpEnabledOf(users.id),
     position: sql<string>`to_char(${users.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
   }
 }
@@ -79,6 +83,7 @@ type Row = {
   bannedUntil: Date | null
   banReason: string | null
   activeSessions: number
+  totpEnabled: boolean
   position: string
 }
 
@@ -94,6 +99,7 @@ function accountOf(row: Row): AdminAccount {
         ? { since: row.bannedAt, until: row.bannedUntil, reason: row.banReason ?? '' }
         : undefined,
     activeSessions: Number(row.activeSessions),
+    totpEnabled: row.totpEnabled === true,
     position: { createdAt: row.position, id: row.id },
   }
 }
@@ -176,6 +182,51 @@ export function endAccountSessions(db: Database, id: number, now: Date) {
  */
 export function setAccountPassword(db: Database, id: number, now: Date, hashedPassword: string) {
   return endSessionsChanging(db, id, now, { hashedPassword })
+}
+
+/**
+ * Removes an account's second factor and ends every session of it, in one statement: its TOTP row
+ * (the secret in force, an enrolment still pending, the recovery codes) and its logins waiting
+ * for a code (`mfa_challenges`) are deleted, and its sessions end as by a logout. What an
+ * administrator does for a user who lost both the phone and the recovery codes.
+ * @returns the account, and whether TOTP was on (a pending enrolment alone is not), or undefined
+ * when there is none (nothing written).
+ */
+export async function resetAccountMfa(
+  db: Database,
+  id: number,
+  now: Date,
+): Promise<(UserRef & { totpWasEnabled: boolean }) | undefined> {
+  const { changed, revoked } = sessionEndingQueries(db, eq(users.id, id), now, {})
+  const totp = db
+    .$with('totp_deleted')
+    .as(
+      db
+        .delete(userTotp)
+        .where(eq(userTotp.userId, id))
+        .returning({ userId: userTotp.userId, enabledAt: userTotp.enabledAt }),
+    )
+  const challenges = db
+    .$with('challenges_deleted')
+    .as(
+      db
+        .delete(mfaChallenges)
+        .where(eq(mfaChallenges.userId, id))
+        .returning({ userId: mfaChallenges.userId }),
+    )
+  const totpWasOn = db.select({ userId: totp.userId }).from(totp).where(isNotNull(totp.enabledAt))
+  const rows = await db
+    .with(changed, revoked, totp, challenges)
+    .select({
+      id: changed.id,
+      username: changed.username,
+      totpWasEnabled: sql<boolean>`exists (${totpWasOn})`,
+    })
+    .from(changed)
+  const row = rows[0]
+  return row === undefined
+    ? undefined
+    : { id: row.id, username: row.username, totpWasEnabled: row.totpWasEnabled === true }
 }
 
 /**

@@ -52,8 +52,9 @@ export const totpEnabledOf = (userId: SQL | typeof users.id): SQL<boolean> =>
   sql<boolean>`exists (select 1 from ${userTotp} where ${userTotp.userId} = ${userId} and ${userTotp.enabledAt} is not null)`
 
 /**
- * Stores a new pending enrolment (replacing any earlier pending one), in one statement; the row is
- * written only while the user exists. The secret in force, if any, is untouched.
+ * Stores a new pending enrolment (replacing any earlier pending one), in one statement that also
+ * applies `reset` (the throttle's reset of the password that allowed it); the row is written only
+ * while the user exists. The secret in force, if any, is untouched.
  * @returns false when the user is gone.
  */
 export async function savePendingTotp(
@@ -61,8 +62,10 @@ export async function savePendingTotp(
   userId: number,
   encryptedSecret: string,
   now: Date,
+  reset?: AttemptReset,
 ): Promise<boolean> {
   const rows = await db
+    .with(...attemptResetQueries(db, reset))
     .insert(userTotp)
     .select((qb) =>
       qb

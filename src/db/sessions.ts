@@ -440,14 +440,18 @@ export function endSessionsOfFamily(
   return endSessionsWhere(db, inArray(users.id, live), now, {}, [])
 }
 
-/** The statement of {@link endSessions} and {@link endSessionsOfFamily}, for the users `which` selects. */
-async function endSessionsWhere(
+/**
+ * The data-modifying `WITH` queries that end every session of the users `which` selects (db/ only):
+ * `changed` moves their `tokens_valid_after` on and makes `extra`'s change, returning each user's
+ * id and username; `revoked` revokes their refresh tokens. A statement built on them also cuts
+ * off the `mfa_token`s handed out before it (see `consumeChallenge` in db/mfa.ts).
+ */
+export function sessionEndingQueries(
   db: Database,
   which: SQL | undefined,
   now: Date,
   extra: SessionEndingChange,
-  alongside: WithSubquery[],
-): Promise<UserRef | undefined> {
+) {
   const changed = db.$with('changed').as(
     db
       .update(users)
@@ -471,6 +475,18 @@ async function endSessionsWhere(
       )
       .returning({ userId: refreshTokens.userId }),
   )
+  return { changed, revoked }
+}
+
+/** The statement of {@link endSessions} and {@link endSessionsOfFamily}, for the users `which` selects. */
+async function endSessionsWhere(
+  db: Database,
+  which: SQL | undefined,
+  now: Date,
+  extra: SessionEndingChange,
+  alongside: WithSubquery[],
+): Promise<UserRef | undefined> {
+  const { changed, revoked } = sessionEndingQueries(db, which, now, extra)
   const rows = await db
     .with(changed, revoked, ...alongside)
     .select({ id: changed.id, username: changed.username })

@@ -137,10 +137,6 @@ export const secondFactorMissing = (): ApiError =>
     'Two-factor authentication is on: send otp (a code of the authenticator app) or recovery_code',
   )
 
-/** 403: a TOTP change of an account with TOTP on, without the current password. */
-export const currentPasswordMissing = (): ApiError =>
-  new ApiError(403, 'Two-factor authentication is on: send current_password too')
-
 /** 409: turning TOTP off, or replacing recovery codes, while TOTP is not on. */
 export const totpOff = (): ApiError => new ApiError(409, 'Two-factor authentication is not on')
 

@@ -16,7 +16,8 @@ Traefik ForwardAuth, Envoy \`ext_authz\`).
 To try the protected endpoints here: register with \`POST /register\`, then press **Authorize** and
 log in through the OAuth2 password flow (client id and secret stay empty).
 
-Two-factor login: enrol with \`POST /me/mfa/totp\` (body \`{}\`), add the \`otpauth_uri\` or the
+Two-factor login: enrol with \`POST /me/mfa/totp\` and your current password (body
+\`{"current_password": "..."}\`), add the \`otpauth_uri\` or the
 \`secret\` to an authenticator app, and confirm with a code at \`POST /me/mfa/totp/confirm\` (keep the
 recovery codes). From then on the Authorize dialog's password flow answers \`403 mfa_required\`: call
 \`POST /token\` here with the username and password to get the \`mfa_token\`, then again with
@@ -66,7 +67,7 @@ function buildOpenApiDocument<E extends Env>(app: OpenAPIHono<E>): OpenApiDocume
       {
         name: 'admin',
         description:
-          'Finding and managing accounts, for operators: off unless ADMIN_API_KEYS is set; every action is logged',
+          'Finding and managing accounts (bans, sessions, passwords, a lost second factor), for operators: off unless ADMIN_API_KEYS is set; every action is logged',
       },
     ],
   })

@@ -26,6 +26,7 @@ import {
   findAccounts,
   type ListPosition,
   readAccount,
+  resetMfa as resetMfaFlow,
   setPassword as setPasswordFlow,
   unban as unbanFlow,
 } from '../use-cases/admin'
@@ -65,6 +66,10 @@ const AdminAccountSchema = z
       .number()
       .int()
       .openapi({ example: 2, description: 'Sessions that can still be refreshed' }),
+    totp_enabled: z.boolean().openapi({
+      description:
+        'Whether logins need a code of an authenticator app (TOTP on); `DELETE /admin/users/{id}/mfa` turns it off',
+    }),
   })
   .openapi('AdminAccount')
 
@@ -238,6 +243,7 @@ function accountBody(account: AdminAccount) {
             until: ban.until?.toISOString() ?? null,
           },
     active_sessions: account.activeSessions,
+    totp_enabled: account.totpEnabled,
   }
 }
 
@@ -249,7 +255,7 @@ const administrator = (c: Context<AdminEnv>): Administrator => ({
 
 /**
  * The admin API under `/admin/users`: list and search accounts, read one, ban and unban, end its
- * sessions, set its password, delete it. Authenticated by an admin API key ({@link requireAdmin});
+ * sessions, set its password, remove its second factor, delete it. Authenticated by an admin API key ({@link requireAdmin});
  * every action is logged as `authz_admin`.
  */
 export function adminRoutes(deps: AppServices) {
@@ -325,6 +331,18 @@ export function adminRoutes(deps: AppServices) {
     },
     responses: { 204: { description: 'Set; every session ended' }, ...errors, ...bodyErrors },
   })
+  const resetMfa = createRoute({
+    ...route('delete', '/admin/users/{id}/mfa'),
+    summary: 'Remove the second factor of an account',
+    description:
+      'For a user who lost the authenticator app and the recovery codes. In one statement: TOTP is turned off (the secret, an enrolment still pending and the recovery codes are deleted), logins still waiting for a code (their `mfa_token`s) are dropped, and every session ends as with its own `POST /logout`, since the security of the account changed and a session may live on the lost phone. The password alone logs in again; the user may enrol again. Answered for an account without TOTP too (nothing to remove; its sessions still end).',
+    middleware: [admin] as const,
+    request: { params: UserParamSchema },
+    responses: {
+      200: jsonContent(AdminAccountSchema, 'The account, TOTP off, no active session'),
+      ...errors,
+    },
+  })
   const remove = createRoute({
     ...route('delete', '/admin/users/{id}'),
     summary: 'Delete an account',
@@ -395,6 +413,11 @@ export function adminRoutes(deps: AppServices) {
         ])
       }
       return c.body(null, 204)
+    })
+    .openapi(resetMfa, async (c) => {
+      const reset = await resetMfaFlow(deps, administrator(c), c.req.valid('param').id)
+      if (!reset.ok) throw userNotFound()
+      return c.json(accountBody(reset.account), 200)
     })
     .openapi(remove, async (c) => {
       const deleted = await deleteAccount(deps, administrator(c), c.req.valid('param').id)

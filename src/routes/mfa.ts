@@ -4,7 +4,6 @@ import type { ApiError } from '../errors'
 import {
   bearerRefusals,
   bothSecondFactors,
-  currentPasswordMissing,
   documented,
   documentedValidation,
   incorrectCode,
@@ -33,13 +32,30 @@ import {
 
 const StepUpSchema = z
   .object({
-    current_password: text()
-      .max(LOGIN_LIMITS.password)
-      .optional()
-      .openapi({ description: 'Required when TOTP is on' }),
+    current_password: text().max(LOGIN_LIMITS.password).openapi({
+      description:
+        'The current password of the account: every TOTP change asks for it, the first enrolment included',
+      example: 'correct horse battery staple',
+    }),
     ...secondFactorFields,
   })
   .openapi('MfaStepUpRequest')
+
+/** The request bodies /docs offers (Swagger UI fills in the first), each one the route accepts. */
+const stepUpExamples = (first?: { summary: string; value: object }) => ({
+  ...(first === undefined ? {} : { first }),
+  totpOn: {
+    summary: 'With TOTP on: the password and a code of the authenticator app',
+    value: { current_password: 'correct horse battery staple', otp: '123456' },
+  },
+  recoveryCode: {
+    summary: 'With TOTP on: the password and a recovery code in place of the code',
+    value: {
+      current_password: 'correct horse battery staple',
+      recovery_code: 'abcd-efgh-ijkl-mnop',
+    },
+  },
+})
 
 const ConfirmSchema = z
   .object({ otp: text().max(16).openapi({ example: '123456' }) })
@@ -78,14 +94,17 @@ const unavailable = documented(
   mfaUnavailable(),
 )
 const stepUpForbidden = documented(
-  'The current password or the second factor is missing or wrong',
-  secondFactorMissing(),
-  currentPasswordMissing(),
+  'The current password is wrong (counted as a failed login), or TOTP is on and the second factor is missing or wrong',
   incorrectPassword(),
+  secondFactorMissing(),
   incorrectCode(),
 )
 const bodyRefusals = jsonBodyRefusals()
-const malformed = documentedValidation('A malformed field', bothSecondFactors('body'))
+const malformed = documentedValidation(
+  'A missing or malformed field',
+  validationError([{ loc: ['body', 'current_password'], msg: 'Field required', type: 'missing' }]),
+  bothSecondFactors('body'),
+)
 const throttledResponse = documented(
   'Too many failed password attempts for this account or from this address; see Retry-After',
   tooManyRequests('password', 900),
@@ -96,7 +115,6 @@ const notOn = documented('TOTP is not on', totpOff())
 function stepUpRefused(outcome: StepUpRefusal): ApiError {
   if (outcome.reason === 'throttled') return tooManyRequests('password', outcome.retryAfterSeconds)
   if (outcome.reason === 'wrong_password') return incorrectPassword()
-  if (outcome.reason === 'current_password_missing') return currentPasswordMissing()
   return secondFactorRefused(outcome.reason)
 }
 
@@ -109,19 +127,27 @@ const stepUpInput = (body: z.infer<typeof StepUpSchema>) => ({
 
 /** The TOTP endpoints: enrolment, confirmation, disabling, recovery codes. */
 export function mfaRoutes(deps: AppServices) {
-  const stepUpBody = {
-    body: { content: { 'application/json': { schema: StepUpSchema } }, required: true },
-  }
+  const stepUpBody = (examples: ReturnType<typeof stepUpExamples>) => ({
+    body: {
+      content: { 'application/json': { schema: StepUpSchema, examples } },
+      required: true,
+    },
+  })
   const start = createRoute({
     method: 'post',
     path: '/me/mfa/totp',
     tags: ['mfa'],
     summary: 'Start TOTP enrolment',
     description:
-      'Returns a new secret and its otpauth:// URI for an authenticator app; TOTP is on once `POST /me/mfa/totp/confirm` receives a code of it (within 10 minutes). Send `{}` for a first enrolment; while TOTP is on (re-enrolment), `current_password` and a code (`otp`, or a `recovery_code`) are required, and the old secret stays in force until the new one is confirmed.',
+      'Returns a new secret and its otpauth:// URI for an authenticator app; TOTP is on once `POST /me/mfa/totp/confirm` receives a code of it (within 10 minutes). Needs `current_password`, the first enrolment too, so that a stolen access token alone cannot turn TOTP on with another authenticator and lock the owner out; a wrong password is a 403 and counts as a failed login (429 while the account is blocked). While TOTP is on (re-enrolment) a code (`otp`, or a `recovery_code`) is needed as well, and the old secret stays in force until the new one is confirmed.',
     security: [{ bearer: [] }],
     middleware: [requireAccount(deps), requireJsonBody()] as const,
-    request: stepUpBody,
+    request: stepUpBody(
+      stepUpExamples({
+        summary: 'First enrolment (TOTP off): the current password',
+        value: { current_password: 'correct horse battery staple' },
+      }),
+    ),
     responses: {
       200: jsonContent(EnrolmentSchema, 'The new secret, pending confirmation'),
       401: unauthorized,
@@ -170,7 +196,7 @@ export function mfaRoutes(deps: AppServices) {
       'Needs `current_password` and a code (`otp`, or a `recovery_code`). Deletes the secret and the recovery codes; the password alone logs in again.',
     security: [{ bearer: [] }],
     middleware: [requireAccount(deps), requireJsonBody()] as const,
-    request: stepUpBody,
+    request: stepUpBody(stepUpExamples()),
     responses: {
       204: { description: 'TOTP is off' },
       401: unauthorized,
@@ -191,7 +217,7 @@ export function mfaRoutes(deps: AppServices) {
       'Needs `current_password` and a code (`otp`, or a `recovery_code`). Returns ten new recovery codes, shown this once; the old ones stop working.',
     security: [{ bearer: [] }],
     middleware: [requireAccount(deps), requireJsonBody()] as const,
-    request: stepUpBody,
+    request: stepUpBody(stepUpExamples()),
     responses: {
       200: jsonContent(RecoveryCodesSchema, 'The new recovery codes, shown once'),
       401: unauthorized,

@@ -1,5 +1,6 @@
 /**
- * The admin API's flows: find accounts, ban and unban, end sessions, set a password, delete. Each
+ * The admin API's flows: find accounts, ban and unban, end sessions, set a password, remove the
+ * second factor, delete. Each
  * action is logged as `authz_admin` with the name of the key that made it, never a secret; each
  * write that ends sessions makes this instance's revocation cache forget the account.
  */
@@ -12,6 +13,7 @@ import {
   findAdminAccount,
   type ListPosition,
   listAccounts,
+  resetAccountMfa,
   setAccountPassword,
   unbanAccount,
 } from '../db/admin'
@@ -159,6 +161,26 @@ export async function setPassword(
   if (changed === undefined) return NOT_FOUND
   afterSessionsEnded(deps, by, 'set_password', changed)
   return { ok: true }
+}
+
+/**
+ * Removes an account's second factor, for a user who lost the authenticator and the recovery
+ * codes: TOTP off (secret, pending enrolment and recovery codes deleted), the logins waiting for a
+ * code dropped, and every session ended, in one statement; the password alone logs in again.
+ * Ending the sessions is deliberate: the account's security changed, and a session may live on
+ * the lost (or stolen) phone. Logged with `totp_was_enabled`, so the record says whether a factor
+ * was removed or there was none.
+ */
+export async function resetMfa(
+  deps: AdminDeps,
+  by: Administrator,
+  id: number,
+): Promise<{ ok: true; account: AdminAccount } | NotFound> {
+  const reset = await resetAccountMfa(deps.db, id, new Date(deps.now()))
+  if (reset === undefined) return NOT_FOUND
+  deps.revocation.forget(reset)
+  logAction(by, 'reset_mfa', { user_id: id, totp_was_enabled: reset.totpWasEnabled })
+  return accountNow(deps, id)
 }
 
 /** Deletes an account and its sessions, whatever its password. */

@@ -181,15 +181,16 @@ export async function secondFactorLogin(
   return { ok: true, tokens: await issueTokens(deps, log, session, 'authn_login_success') }
 }
 
-/** What a TOTP change of an account with TOTP on asks for: the current password and a second factor. */
+/**
+ * What a TOTP change asks for: the current password always, and a second factor while TOTP is on.
+ */
 export interface StepUpInput extends SecondFactorInput {
-  currentPassword?: string | undefined
+  currentPassword: string
 }
 
 /** Why a TOTP change was refused before it was made. */
 export type StepUpRefusal =
   | SecondFactorRefusal
-  | { ok: false; reason: 'current_password_missing' }
   | Throttled
   | { ok: false; reason: 'wrong_password' }
   | WrongCode
@@ -197,9 +198,14 @@ export type StepUpRefusal =
 type StepUpDeps = Pick<AppServices, 'mfa' | 'throttle' | 'passwords'>
 
 /**
- * The current password and the second factor of an account with TOTP on (re-enrolment, disabling,
- * new recovery codes), under the login throttle; the factor is used up with the throttle's reset.
- * Nothing is asked while TOTP is off.
+ * The one rule of every TOTP change (enrolment, first or again; disabling; new recovery codes): the
+ * current password, checked under the login throttle (a wrong one counts as a failed login, and
+ * the change is refused while the account or address is blocked), and, while TOTP is on, a second
+ * factor too, read before the password (a request without one costs no hashing and no attempt)
+ * and used up with the throttle's reset. A bearer token alone, stolen or left in a browser, can
+ * then neither turn TOTP on with an attacker's authenticator nor change it.
+ * @returns the throttle's reset when no second factor's statement applied it (TOTP off), for the
+ * statement that makes the change to apply; undefined when it was applied already.
  */
 async function stepUp(
   deps: StepUpDeps,
@@ -207,13 +213,12 @@ async function stepUp(
   account: Account,
   input: StepUpInput,
   failEvent: string,
-): Promise<StepUpRefusal | undefined> {
-  if (!account.totpEnabled) return undefined
+): Promise<{ ok: true; reset: AttemptReset | undefined } | StepUpRefusal> {
   const required = requiredSecondFactor(deps, account, input)
   if (!required.ok) return required
-  if (input.currentPassword === undefined) return { ok: false, reason: 'current_password_missing' }
   const check = await checkPassword(deps, attempt, account, input.currentPassword, failEvent)
   if (!check.ok) return check
+  if (required.factor === undefined) return { ok: true, reset: check.reset }
   const checked = await checkSecondFactor(
     deps,
     attempt,
@@ -222,7 +227,7 @@ async function stepUp(
     failEvent,
     check.reset,
   )
-  return checked.ok ? undefined : checked
+  return checked.ok ? { ok: true, reset: undefined } : checked
 }
 
 /** The outcome of {@link startEnrolment}. */
@@ -232,7 +237,11 @@ export type EnrolmentStart =
   /** The account was deleted since its token was checked. */
   | { ok: false; reason: 'account_gone' }
 
-/** Starts a TOTP enrolment (re-enrolment asks for the password and a second factor). */
+/**
+ * Starts a TOTP enrolment after the step-up of every TOTP change (the current password; while TOTP
+ * is on, a second factor too). With TOTP off the password's reset of the throttle rides on the
+ * statement that stores the pending secret.
+ */
 export async function startEnrolment(
   deps: StepUpDeps,
   attempt: Attempt,
@@ -240,9 +249,9 @@ export async function startEnrolment(
   input: StepUpInput,
 ): Promise<EnrolmentStart> {
   if (!deps.mfa.enabled) return UNAVAILABLE
-  const refused = await stepUp(deps, attempt, account, input, 'mfa_enrolment_fail')
-  if (refused !== undefined) return refused
-  const enrolment = await deps.mfa.startEnrolment(account)
+  const stepped = await stepUp(deps, attempt, account, input, 'mfa_enrolment_fail')
+  if (!stepped.ok) return stepped
+  const enrolment = await deps.mfa.startEnrolment(account, stepped.reset)
   if (enrolment === undefined) return { ok: false, reason: 'account_gone' }
   attempt.log.info('mfa_enrolment_started', { user_id: account.id })
   return { ok: true, ...enrolment }
@@ -300,8 +309,9 @@ export async function disableTotp(
 ): Promise<TotpChange<object>> {
   if (!deps.mfa.enabled) return UNAVAILABLE
   if (!account.totpEnabled) return { ok: false, reason: 'totp_off' }
-  const refused = await stepUp(deps, attempt, account, input, 'mfa_disable_fail')
-  if (refused !== undefined) return refused
+  // TOTP is on, so the second factor's statement applies the throttle's reset.
+  const stepped = await stepUp(deps, attempt, account, input, 'mfa_disable_fail')
+  if (!stepped.ok) return stepped
   await deps.mfa.disable(account.id)
   attempt.log.info('mfa_disabled', { user_id: account.id })
   return { ok: true }
@@ -316,8 +326,8 @@ export async function replaceRecoveryCodes(
 ): Promise<TotpChange<{ recoveryCodes: string[] }>> {
   if (!deps.mfa.enabled) return UNAVAILABLE
   if (!account.totpEnabled) return { ok: false, reason: 'totp_off' }
-  const refused = await stepUp(deps, attempt, account, input, 'mfa_recovery_codes_fail')
-  if (refused !== undefined) return refused
+  const stepped = await stepUp(deps, attempt, account, input, 'mfa_recovery_codes_fail')
+  if (!stepped.ok) return stepped
   const codes = await deps.mfa.regenerateRecoveryCodes(account.id)
   if (codes === undefined) return { ok: false, reason: 'totp_off' }
   attempt.log.info('mfa_recovery_codes_replaced', { user_id: account.id })

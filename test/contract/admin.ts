@@ -1,8 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest'
+import { secretOfUri, totpNow } from '../support/totp'
 import {
   CONTRACT_ADMIN_KEY,
   CONTRACT_INTROSPECTION_CLIENT,
   client,
+  expectInvalidGrant,
   expectInvalidToken,
   logIn,
   PASSWORD,
@@ -178,6 +180,9 @@ export function adminContract(target: TargetRef): void {
       expect(await res.json()).toEqual({ detail: 'Not an administrator' })
       const write = await call('DELETE', '/admin/users/1', { key: userToken })
       expect(write.status).toBe(403)
+      // Not even for a user's own second factor: that needs the password and a code (/me/mfa/totp).
+      const own = await call('DELETE', '/admin/users/1/mfa', { key: userToken })
+      expect(own.status).toBe(403)
     })
 
     it('an access token whose session ended is no credential: 401, as a wrong key', async () => {
@@ -195,6 +200,7 @@ export function adminContract(target: TargetRef): void {
         ['GET', '/admin/users/abc'],
         ['POST', '/admin/users/1/ban'],
         ['DELETE', '/admin/users/1'],
+        ['DELETE', '/admin/users/1/mfa'],
       ] as const) {
         const res = await call(method, path, { key: null })
         expect(res.status, `${method} ${path}`).toBe(401)
@@ -261,6 +267,7 @@ export function adminContract(target: TargetRef): void {
         banned: false,
         ban: null,
         active_sessions: 0,
+        totp_enabled: false,
       })
       await logIn(target, user.username)
       await logIn(target, user.username)
@@ -294,6 +301,77 @@ export function adminContract(target: TargetRef): void {
       expect((await api.refresh(session.refresh)).status).toBe(400)
       expect((await api.login({ username: user.username, password: PASSWORD })).status).toBe(401)
       await logIn(target, user.username, 'a brand new password')
+    })
+
+    it('removes the second factor of a user who lost it: TOTP off, recovery codes and waiting logins gone, every session ended; the password alone logs in', async () => {
+      const user = await registerUser(target, 'lostphone')
+      const first = await logIn(target, user.username)
+      const started = await api.bearer('POST', '/me/mfa/totp', first.access, {
+        current_password: PASSWORD,
+      })
+      expect(started.status, await started.clone().text()).toBe(200)
+      const secret = secretOfUri((await started.json()).otpauth_uri)
+      const confirmed = await api.bearer('POST', '/me/mfa/totp/confirm', first.access, {
+        otp: totpNow(secret),
+      })
+      expect(confirmed.status, await confirmed.clone().text()).toBe(200)
+      const { recovery_codes: codes } = (await confirmed.json()) as { recovery_codes: string[] }
+      expect((await (await call('GET', `/admin/users/${user.id}`)).json()).totp_enabled).toBe(true)
+      const mfaToken = async () => {
+        const res = await api.login({ username: user.username, password: PASSWORD })
+        expect(res.status).toBe(403)
+        return ((await res.json()) as { mfa_token: string }).mfa_token
+      }
+      // A session with the second factor, and a login still waiting for its code.
+      const mfaGrant = (mfa_token: string, recovery_code: string) =>
+        api.login({
+          grant_type: 'urn:edge-auth:params:oauth:grant-type:mfa-otp',
+          mfa_token,
+          recovery_code,
+        })
+      const withCode = await mfaGrant(await mfaToken(), codes[0] as string)
+      expect(withCode.status).toBe(200)
+      const session = (await withCode.json()) as { access_token: string; refresh_token: string }
+      const waiting = await mfaToken()
+      expect((await api.validate(`Bearer ${session.access_token}`)).status).toBe(200)
+
+      const res = await call('DELETE', `/admin/users/${user.id}/mfa`)
+      expect(res.status, await res.clone().text()).toBe(200)
+      expect(await res.json()).toMatchObject({
+        id: user.id,
+        username: user.username,
+        totp_enabled: false,
+        active_sessions: 0,
+      })
+      // Every session ended, at once also where /validate had cached the token.
+      for (const access of [first.access, session.access_token]) {
+        await expectInvalidToken(await api.validate(`Bearer ${access}`))
+        await expectInvalidToken(await api.bearer('GET', '/me', access))
+      }
+      expect((await api.refresh(session.refresh_token)).status).toBe(400)
+      // The login that was waiting for its code cannot be finished, even with an unused code.
+      await expectInvalidGrant(await mfaGrant(waiting, codes[1] as string))
+      // The password alone logs in, and the account says TOTP is off.
+      const fresh = await logIn(target, user.username)
+      const me = await api.bearer('GET', '/me', fresh.access)
+      expect(await me.json()).toMatchObject({ id: user.id, totp_enabled: false })
+      // The user may enrol again, with a new secret.
+      const again = await api.bearer('POST', '/me/mfa/totp', fresh.access, {
+        current_password: PASSWORD,
+      })
+      expect(again.status).toBe(200)
+      expect(secretOfUri((await again.json()).otpauth_uri)).not.toBe(secret)
+      // With nothing to remove the answer is the same, and sessions still end.
+      const none = await call('DELETE', `/admin/users/${user.id}/mfa`)
+      expect(none.status).toBe(200)
+      expect(await none.json()).toMatchObject({ totp_enabled: false, active_sessions: 0 })
+      await expectInvalidToken(await api.validate(`Bearer ${fresh.access}`))
+      // The pending enrolment went with it: there is nothing to confirm.
+      const relogged = await logIn(target, user.username)
+      const late = await api.bearer('POST', '/me/mfa/totp/confirm', relogged.access, {
+        otp: '123456',
+      })
+      expect(late.status).toBe(409)
     })
 
     it('deletes an account: its token and its login stop working', async () => {
@@ -366,6 +444,7 @@ export function adminContract(target: TargetRef): void {
           ['DELETE', `/admin/users/${user}/ban`, undefined],
           ['DELETE', `/admin/users/${user}/sessions`, undefined],
           ['PUT', `/admin/users/${user}/password`, { new_password: 'a brand new password' }],
+          ['DELETE', `/admin/users/${user}/mfa`, undefined],
           ['DELETE', `/admin/users/${user}`, undefined],
         ] as const
       for (const bad of ['abc', '0', '-1', '1.5', '99999999999', '0x1', '1e0', '%2B1', '%201']) {

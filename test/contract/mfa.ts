@@ -50,7 +50,7 @@ export function mfaContract(target: TargetRef): void {
     const first = await login({ username, password: PASSWORD })
     expect(first.status).toBe(200)
     const { access_token: access } = await first.json()
-    const started = await bearer('POST', '/me/mfa/totp', access, {})
+    const started = await bearer('POST', '/me/mfa/totp', access, { current_password: PASSWORD })
     expect(started.status, await started.clone().text()).toBe(200)
     const enrolment = await started.json()
     const app = new Authenticator(secretOfUri(enrolment.otpauth_uri))
@@ -75,7 +75,9 @@ export function mfaContract(target: TargetRef): void {
       const { id, username } = await registerUser(target, 'enrol')
       const { access_token } = await (await login({ username, password: PASSWORD })).json()
       expect((await (await bearer('GET', '/me', access_token)).json()).totp_enabled).toBe(false)
-      const started = await bearer('POST', '/me/mfa/totp', access_token, {})
+      const started = await bearer('POST', '/me/mfa/totp', access_token, {
+        current_password: PASSWORD,
+      })
       expect(started.status).toBe(200)
       const body = await started.json()
       expect(body).toEqual({
@@ -121,7 +123,9 @@ export function mfaContract(target: TargetRef): void {
     it('wrong confirmation codes count against the account: 5 failures block the confirmation and the login', async () => {
       const { username } = await registerUser(target, 'confirmbf')
       const { access_token } = await (await login({ username, password: PASSWORD })).json()
-      const started = await bearer('POST', '/me/mfa/totp', access_token, {})
+      const started = await bearer('POST', '/me/mfa/totp', access_token, {
+        current_password: PASSWORD,
+      })
       const app = new Authenticator(secretOfUri((await started.json()).otpauth_uri))
       const right = await app.code()
       const wrong = right === '000000' ? '000001' : '000000'
@@ -148,15 +152,22 @@ export function mfaContract(target: TargetRef): void {
     it('re-enrolment needs the current password and a code', async () => {
       const user = await enrolledUser('reenrol')
       const bare = await bearer('POST', '/me/mfa/totp', user.access, {})
-      expect(bare.status).toBe(403)
+      expect(bare.status).toBe(422)
       const noPassword = await bearer('POST', '/me/mfa/totp', user.access, {
         recovery_code: user.recoveryCodes[0],
       })
-      expect(noPassword.status).toBe(403)
+      expect(noPassword.status).toBe(422)
       const noCode = await bearer('POST', '/me/mfa/totp', user.access, {
         current_password: PASSWORD,
       })
       expect(noCode.status).toBe(403)
+      expect(await noCode.json()).toEqual({ detail: expect.stringMatching(/otp/) })
+      const wrongPassword = await bearer('POST', '/me/mfa/totp', user.access, {
+        current_password: 'not the password',
+        recovery_code: user.recoveryCodes[0],
+      })
+      expect(wrongPassword.status).toBe(403)
+      expect(await wrongPassword.json()).toEqual({ detail: 'Incorrect password' })
       const wrongCode = await bearer('POST', '/me/mfa/totp', user.access, {
         current_password: PASSWORD,
         recovery_code: 'aaaa-bbbb-cccc-dddd',
@@ -199,11 +210,62 @@ export function mfaContract(target: TargetRef): void {
       expect(recovered.status).toBe(200)
     })
 
+    it('the first enrolment needs the current password too: none is a 422, a wrong one a 403 that counts as a failed login', async () => {
+      const { username } = await registerUser(target, 'enrolpw')
+      const { access_token } = await (await login({ username, password: PASSWORD })).json()
+      const start = (body: object) => bearer('POST', '/me/mfa/totp', access_token, body)
+      const none = await start({})
+      expect(none.status).toBe(422)
+      expect((await none.json()).detail).toEqual([
+        expect.objectContaining({ loc: ['body', 'current_password'], type: 'missing' }),
+      ])
+      const wrong = await start({ current_password: 'not the password' })
+      expect(wrong.status).toBe(403)
+      expect(await wrong.json()).toEqual({ detail: 'Incorrect password' })
+      // Nothing was started: there is no secret to confirm (an attempt of its own, counted too).
+      const confirm = await bearer('POST', '/me/mfa/totp/confirm', access_token, { otp: '123456' })
+      expect(confirm.status).toBe(409)
+      for (let i = 0; i < 3; i++) {
+        expect((await start({ current_password: `wrong password ${i}` })).status).toBe(403)
+      }
+      // Five failed logins: the start is refused with the right password, and so is the login.
+      const blocked = await start({ current_password: PASSWORD })
+      expect(blocked.status).toBe(429)
+      expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0)
+      expect((await login({ username, password: PASSWORD })).status).toBe(429)
+      expect((await (await bearer('GET', '/me', access_token)).json()).totp_enabled).toBe(false)
+    })
+
+    it('the right password starts the enrolment and resets the count of failed logins, as a login does', async () => {
+      const { username } = await registerUser(target, 'enrolpw2')
+      const { access_token } = await (await login({ username, password: PASSWORD })).json()
+      for (let i = 0; i < 4; i++) {
+        const wrong = await bearer('POST', '/me/mfa/totp', access_token, {
+          current_password: `wrong password ${i}`,
+        })
+        expect(wrong.status).toBe(403)
+      }
+      const right = await bearer('POST', '/me/mfa/totp', access_token, {
+        current_password: PASSWORD,
+      })
+      expect(right.status).toBe(200)
+      // Counted from zero again: four more wrong passwords are not enough to block.
+      for (let i = 0; i < 4; i++) {
+        expect((await login({ username, password: `wrong password ${i}` })).status).toBe(401)
+      }
+      const app = new Authenticator(secretOfUri((await right.json()).otpauth_uri))
+      const confirmed = await bearer('POST', '/me/mfa/totp/confirm', access_token, {
+        otp: await app.code(),
+      })
+      expect(confirmed.status).toBe(200)
+      expect((await (await bearer('GET', '/me', access_token)).json()).totp_enabled).toBe(true)
+    })
+
     it('without a token: 401', async () => {
       const res = await target().fetch('/me/mfa/totp', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: '{}',
+        body: JSON.stringify({ current_password: PASSWORD }),
       })
       expect(res.status).toBe(401)
     })
@@ -370,7 +432,7 @@ export function mfaContract(target: TargetRef): void {
       const codeOnly = await bearer('POST', '/me/mfa/recovery-codes', user.access, {
         recovery_code: user.recoveryCodes[1],
       })
-      expect(codeOnly.status).toBe(403)
+      expect(codeOnly.status).toBe(422)
       const wrongPassword = await bearer('POST', '/me/mfa/recovery-codes', user.access, {
         current_password: 'not the password',
         recovery_code: user.recoveryCodes[1],
@@ -470,7 +532,9 @@ export function mfaContract(target: TargetRef): void {
         const { username } = await registerUser(target, 'enrolttl')
         const { access_token } = await (await login({ username, password: PASSWORD })).json()
         const startedAt = Date.now()
-        const started = await bearer('POST', '/me/mfa/totp', access_token, {})
+        const started = await bearer('POST', '/me/mfa/totp', access_token, {
+          current_password: PASSWORD,
+        })
         expect(started.status).toBe(200)
         const secret = secretOfUri((await started.json()).otpauth_uri)
         await moveClock(startedAt + waitSeconds * 1000 - Date.now())
